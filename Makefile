@@ -1,0 +1,27 @@
+# The two commands a newcomer needs: `make lab` (deploy the lab) and `make test` (everything CI runs).
+# Each does its own set-up: host packages, .venv, Docker engine, lab images.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+.PHONY: help lab lab-down test lint sanity unit integration molecule images venv bench security
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+lab: ## stand up the lab VPS container + Vapi emulator and run site.yml against it
+	scripts/lab.sh up
+
+lab-down: ## remove the lab containers and stop the emulator
+	scripts/lab.sh down
+
+test: ## lint, ansible-test sanity, unit, integration and every Molecule scenario
+	scripts/test.sh
+
+lint sanity unit integration molecule: ## one stage of `make test`
+	scripts/test.sh $@
+
+images: ## build (or reuse) the offline lab images
+	scripts/lab-images.sh
+
+venv: ## create/refresh .venv from requirements.txt
+	scripts/venv.sh

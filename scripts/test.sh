@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The whole test suite, as `make test` and CI run it. Does its own set-up on a fresh
+# Debian/Ubuntu machine: host packages, virtualenv, Docker engine, lab images.
+# Every stage runs even if an earlier one failed; the exit code and the last line say
+# how many stages passed.
+#
+# usage: scripts/test.sh [STAGE ...]   stages: lint sanity unit integration molecule
+#        BYOM_MOLECULE_SCENARIOS="hardening asterisk_sid" limits the Molecule stage.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+export PATH="$root/.venv/bin:$PATH"
+export ANSIBLE_COLLECTIONS_PATH="$root/.collections"
+export PY_COLORS=0 ANSIBLE_FORCE_COLOR=0 ANSIBLE_NOCOLOR=1 NO_COLOR=1
+
+stages=("$@")
+[ ${#stages[@]} -gt 0 ] || stages=(lint sanity unit integration molecule)
+
+set -e
+scripts/host-packages.sh
+scripts/venv.sh
+set +e
+
+passed=0 failed=0 failed_names=()
+run_stage() {
+  local name=$1; shift
+  local t0=$SECONDS
+  printf '\n===== stage %s =====\n' "$name"
+  if "$@"; then
+    passed=$((passed + 1)); printf '===== stage %s: PASSED (%ss) =====\n' "$name" $((SECONDS - t0))
+  else
+    failed=$((failed + 1)); failed_names+=("$name"); printf '===== stage %s: FAILED (%ss) =====\n' "$name" $((SECONDS - t0))
+  fi
+}
+
+stage_lint() {
+  yamllint -s . && ansible-lint --profile production
+}
+stage_sanity() { scripts/sanity.sh; }
+stage_unit() { pytest -q -p no:cacheprovider tests/unit; }
+stage_integration() { scripts/docker-engine.sh && pytest -q -p no:cacheprovider tests/integration; }
+stage_molecule() {
+  scripts/docker-engine.sh && scripts/lab-images.sh || return 1
+  local scenarios rc=0 s
+  if [ -n "${BYOM_MOLECULE_SCENARIOS:-}" ]; then
+    scenarios=$BYOM_MOLECULE_SCENARIOS
+  else
+    scenarios=$(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' | xargs -n1 basename | sort)
+  fi
+  for s in $scenarios; do
+    printf -- '--- molecule scenario %s ---\n' "$s"
+    local t0=$SECONDS
+    if molecule test -s "$s"; then
+      printf -- '--- molecule scenario %s: PASSED (%ss) ---\n' "$s" $((SECONDS - t0))
+    else
+      printf -- '--- molecule scenario %s: FAILED (%ss) ---\n' "$s" $((SECONDS - t0)); rc=1
+    fi
+  done
+  return $rc
+}
+
+for s in "${stages[@]}"; do
+  case $s in
+    lint|sanity|unit|integration|molecule) run_stage "$s" "stage_$s" ;;
+    *) echo "unknown stage: $s" >&2; failed=$((failed + 1)); failed_names+=("$s") ;;
+  esac
+done
+
+printf '\n'
+[ $failed -eq 0 ] || printf 'failed stages: %s\n' "${failed_names[*]}"
+printf 'stages: %d passed, %d failed\n' "$passed" "$failed"
+[ $failed -eq 0 ]
