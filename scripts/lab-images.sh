@@ -78,8 +78,8 @@ build_one() {
   tar -C "$rootfs" -c . | docker import \
     --change "LABEL byom.recipe=$hash" \
     --change 'CMD ["/lib/systemd/systemd"]' \
-    --change 'ENV container=docker' \
-    --change 'STOPSIGNAL SIGRTMIN+3' - "$image" >/dev/null
+    --change 'ENV container=docker' - "$image" >/dev/null \
+    || { log "docker import failed for $image"; rm -rf "$rootfs"; return 1; }
   rm -rf "$rootfs"
   log "built $image"
 }
