@@ -120,5 +120,5 @@ json.dump({"version": ver, "sha256": sha, "tarball": f"{out}/asterisk-{ver}.tar.
            "externals_dir": f"{out}/externals", "pjproject": pj},
           open(f"{out}/asterisk-source.json", "w"), indent=2)
 EOF
-cached_ok >/dev/null || { log "self-check failed for $out"; exit 1; }
+cached_ok 2>/dev/null || { log "self-check failed for $out"; exit 1; }
 log "wrote $out/asterisk-$ver.tar.gz (sha256 $sha) and $out/externals/$pj.tar.bz2"

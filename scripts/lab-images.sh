@@ -89,7 +89,9 @@ wanted=("$@")
 pids=()
 while read -r name suite archive; do
   [ -n "$name" ] || continue
-  if [ ${#wanted[@]} -gt 0 ] && [[ ! " ${wanted[*]} " =~ " $name " ]]; then continue; fi
+  if [ ${#wanted[@]} -gt 0 ]; then
+    case " ${wanted[*]} " in *" $name "*) ;; *) continue ;; esac
+  fi
   build_one "$name" "$suite" "$archive" &
   pids+=($!)
 done <<<"$IMAGES"
