@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Build the systemd-capable "VPS" images the lab and Molecule use, from the distribution's
 # own archive (debootstrap + docker import): no image registry is needed.
-# An image is rebuilt only when it is missing or when its recipe (the line below plus the
-# shared package list and this script) changed; the recipe hash is stored as an image label.
+# An image is rebuilt only when it is missing or when its recipe (its line below, the package
+# list and build_one) changed; the recipe hash is stored as an image label.
 #
 # usage: scripts/lab-images.sh [NAME ...]     (default: every image in IMAGES)
 set -euo pipefail
@@ -36,7 +36,9 @@ host_debian_mirror() {
 
 recipe_hash() {
   local name=$1 suite=$2 archive=$3
-  { printf '%s %s %s %s\n' "$name" "$suite" "$archive" "$INCLUDE_PKGS"; cat "$0"; } | sha256sum | cut -c1-16
+  # The recipe is the image's line, the package list and the build function itself, so
+  # editing comments or other parts of this script does not force a rebuild.
+  { printf '%s %s %s %s\n' "$name" "$suite" "$archive" "$INCLUDE_PKGS"; declare -f build_one; } | sha256sum | cut -c1-16
 }
 
 build_one() {
