@@ -74,19 +74,21 @@ log "fetching Debian's asterisk source package from $suite"
 apt-get "${apt_opts[@]}" -qq update
 (cd "$work" && apt-get "${apt_opts[@]}" -qq source --download-only asterisk >/dev/null)
 
-orig=$(ls "$work"/asterisk_*.orig.tar.* | head -n1)
-pj_component=$(ls "$work"/asterisk_*.orig-Xpjproject.tar.* 2>/dev/null | head -n1 || true)
+orig=$(find "$work" -maxdepth 1 -name 'asterisk_*.orig.tar.*' | sort | head -n1)
+pj_component=$(find "$work" -maxdepth 1 -name 'asterisk_*.orig-Xpjproject.tar.*' | sort | head -n1)
+[ -n "$orig" ] || { log "no orig tarball in the asterisk source package"; exit 1; }
 src=$work/src
 rm -rf "$src" && mkdir -p "$src"
 tar -xf "$orig" -C "$src"
-top=$(ls "$src")
+top=$(ls -A "$src")
 [ "$(echo "$top" | wc -l)" = 1 ] || { log "unexpected layout in $orig: $top"; exit 1; }
 ver=$(cat "$src/$top/.version")
 [ "$top" = "asterisk-$ver" ] || mv "$src/$top" "$src/asterisk-$ver"
 tree=$src/asterisk-$ver
 
 mkdir -p "$out/externals"
-pj_md5_file=$(ls "$tree"/third-party/pjproject/pjproject-*.tar.bz2.md5 | head -n1)
+pj_md5_file=$(find "$tree/third-party/pjproject" -maxdepth 1 -name 'pjproject-*.tar.bz2.md5' | sort | head -n1)
+[ -n "$pj_md5_file" ] || { log "no third-party/pjproject/pjproject-*.tar.bz2.md5 in $orig"; exit 1; }
 pj=$(basename "$pj_md5_file" .tar.bz2.md5)
 if [ -n "$pj_component" ]; then
   pj_dir=$work/pj
