@@ -1,0 +1,251 @@
+#!/usr/bin/env bash
+# The lab: a local systemd container as the VPS, the local Vapi API emulator as Vapi, SIPp
+# as the carrier (127.0.0.3) and as Vapi's SIP side (127.0.0.2:5070) inside the container.
+#
+# usage: scripts/lab.sh up       set up everything on a fresh machine, deploy site.yml, demo call
+#        scripts/lab.sh deploy   only re-run site.yml against the running lab (extra args go to ansible-playbook)
+#        scripts/lab.sh call     only place the demo call
+#        scripts/lab.sh status   what runs where
+#        scripts/lab.sh down     remove the container and stop the emulator
+#
+# Real Vapi instead of the emulator: export VAPI_API_KEY and VAPI_API_URL (e.g. the API of your
+# region). Then no emulator is started and the demo call is skipped (it would leave loopback).
+# Knobs for tests running a second lab next to yours: BYOM_LAB_CONTAINER, BYOM_LAB_EMULATOR_PORT,
+# BYOM_LAB_DIR (pid/state/log files).
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+export PATH="$root/.venv/bin:$PATH"
+export ANSIBLE_COLLECTIONS_PATH="$root/.collections"
+export ANSIBLE_CONFIG="$root/ansible.cfg"
+
+container=${BYOM_LAB_CONTAINER:-byom-lab-vps}
+image=${BYOM_LAB_IMAGE:-localhost/byom-vps:debian-sid}
+lab_dir=${BYOM_LAB_DIR:-$root/.lab}
+emu_port=${BYOM_LAB_EMULATOR_PORT:-8089}
+emu_url="http://127.0.0.1:$emu_port"
+# Must match vapi_api_key in inventories/lab/group_vars (the emulator's only valid key).
+emu_key=byom-lab-key
+inventory=$root/inventories/lab
+export BYOM_LAB_CONTAINER=$container BYOM_LAB_EMULATOR_URL=$emu_url
+
+# curl is not on every fresh machine; python3 is.
+http_ok() { python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' "$1" >/dev/null 2>&1; }
+
+log() { printf '[lab] %s\n' "$*" >&2; }
+die() { printf '[lab] ERROR: %s\n' "$*" >&2; exit 1; }
+
+real_vapi() { [ -n "${VAPI_API_KEY:-}" ] && [ -n "${VAPI_API_URL:-}" ]; }
+
+setup_machine() {
+  scripts/host-packages.sh
+  scripts/venv.sh
+  scripts/docker-engine.sh
+  scripts/lab-images.sh debian-sid
+}
+
+emulator_up() {
+  if real_vapi; then
+    log "VAPI_API_KEY and VAPI_API_URL are set: using $VAPI_API_URL, no emulator"
+    return 0
+  fi
+  mkdir -p "$lab_dir"
+  local pidf="$lab_dir/emulator.pid"
+  if [ -f "$pidf" ] && kill -0 "$(cat "$pidf")" 2>/dev/null \
+     && http_ok "$emu_url/_emulator/requests"; then
+    log "Vapi emulator already running on $emu_url (pid $(cat "$pidf"))"
+    return 0
+  fi
+  [ -f tests/vapi_emulator/server.py ] || die "tests/vapi_emulator/server.py is missing (issue 5)"
+  # The state file keeps the emulated account across emulator restarts, like the real Vapi.
+  nohup "$root/.venv/bin/python" tests/vapi_emulator/server.py --host 127.0.0.1 --port "$emu_port" \
+    --api-key "$emu_key" --state-file "$lab_dir/vapi-state.json" >"$lab_dir/emulator.log" 2>&1 &
+  echo $! >"$pidf"
+  for _ in $(seq 1 50); do
+    http_ok "$emu_url/_emulator/requests" && { log "Vapi emulator on $emu_url (pid $(cat "$pidf"))"; return 0; }
+    kill -0 "$(cat "$pidf")" 2>/dev/null || break
+    sleep 0.2
+  done
+  tail -n 20 "$lab_dir/emulator.log" >&2 || true
+  die "the Vapi emulator did not answer on $emu_url"
+}
+
+emulator_down() {
+  local pidf="$lab_dir/emulator.pid"
+  if [ -f "$pidf" ]; then
+    local pid; pid=$(cat "$pidf")
+    if kill -0 "$pid" 2>/dev/null; then
+      kill "$pid" && log "stopped the Vapi emulator (pid $pid)"
+    fi
+    rm -f "$pidf"
+  fi
+}
+
+container_up() {
+  local state
+  state=$(docker inspect -f '{{.State.Status}}' "$container" 2>/dev/null || true)
+  case $state in
+    running) log "container $container is running" ;;
+    "")
+      log "creating container $container from $image"
+      # Same flags as molecule/shared/create.yml: systemd as PID 1 without --privileged;
+      # sid's systemd needs a private cgroup v2 namespace.
+      docker run -d --name "$container" --hostname "$container" \
+        --cap-add SYS_ADMIN --cap-add NET_ADMIN --cap-add NET_RAW \
+        --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
+        --cgroupns private -v /sys/fs/cgroup/unified:/sys/fs/cgroup:rw \
+        --tmpfs /run --tmpfs /run/lock --tmpfs /tmp \
+        --env container=docker --pull never \
+        "$image" /lib/systemd/systemd >/dev/null ;;
+    *) log "starting container $container ($state)"; docker start "$container" >/dev/null ;;
+  esac
+  local s=""
+  for _ in $(seq 1 60); do
+    s=$(docker exec "$container" systemctl is-system-running 2>/dev/null || true)
+    # "degraded" is expected on sid: journald cannot start in these containers.
+    case $s in running|degraded) return 0 ;; esac
+    sleep 1
+  done
+  die "systemd in $container did not come up (state: ${s:-unknown})"
+}
+
+deploy() {
+  mkdir -p "$lab_dir"
+  log "ansible-playbook site.yml -i inventories/lab $*"
+  set +e
+  ansible-playbook site.yml -i "$inventory" "$@" 2>&1 | tee "$lab_dir/site.log"
+  local rc=${PIPESTATUS[0]}
+  set -e
+  [ "$rc" -eq 0 ] || die "site.yml failed (rc $rc), log: $lab_dir/site.log"
+  local recap
+  recap=$(grep -E '^\S+\s+: ok=' "$lab_dir/site.log" | tail -n 5)
+  log "recap: $(echo "$recap" | tr -s ' ')"
+}
+
+# SIPp is lab tooling, not part of the product: installed here, never by the roles.
+lab_tools() {
+  if docker exec "$container" sh -c 'command -v sipp' >/dev/null 2>&1; then return 0; fi
+  log "installing sip-tester (SIPp) in $container"
+  # sid's Release file in the archive snapshot is expired, hence Check-Valid-Until=false.
+  docker exec -e DEBIAN_FRONTEND=noninteractive "$container" sh -c \
+    'apt-get -qq -o Acquire::Check-Valid-Until=false update >/dev/null &&
+     apt-get install -y -qq --no-install-recommends sip-tester >/dev/null' \
+    || die "could not install sip-tester in $container"
+}
+
+lab_did() {
+  ansible-inventory -i "$inventory" --host byom-lab-vps 2>/dev/null \
+    | python3 -c 'import json,sys; d=json.load(sys.stdin); print((d.get("asterisk_dids") or [""])[0])' 2>/dev/null \
+    || true
+}
+
+# Carrier stand-in (127.0.0.3, uac_pcap: PCMA + RFC 2833) -> Asterisk :5060 -> Vapi stand-in
+# (SIPp UAS on 127.0.0.2:5070 echoing RTP). RTP is counted on Asterisk's RTP ports from the
+# container's network namespace, per direction.
+demo_call() {
+  if real_vapi; then
+    log "demo call skipped: the Vapi trunk points at real Vapi and lab traffic stays on loopback"
+    return 0
+  fi
+  lab_tools
+  local did; did=${BYOM_LAB_DID:-$(lab_did)}
+  [ -n "$did" ] || die "no DID: set asterisk_dids in inventories/lab or BYOM_LAB_DID"
+  local work="$lab_dir/call" pid
+  rm -rf "$work"; mkdir -p "$work"
+  docker exec "$container" sh -c 'rm -rf /tmp/byom-call && mkdir -p /tmp/byom-call && ln -s /usr/share/sip-tester /tmp/byom-call/pcap'
+  docker cp inventories/lab/files/sipp/vapi_uas.xml "$container":/tmp/byom-call/vapi_uas.xml >/dev/null
+  pid=$(docker inspect -f '{{.State.Pid}}' "$container")
+
+  docker exec -d -w /tmp/byom-call "$container" sh -c \
+    'timeout 40 sipp -sf vapi_uas.xml -rtp_echo -i 127.0.0.2 -p 5070 -mi 127.0.0.2 -m 1 -nostdin -trace_err >uas.out 2>&1; echo $? >uas.rc'
+  nsenter -t "$pid" -n timeout 40 tcpdump -i lo -nn -q -U -w "$work/rtp.pcap" \
+    'udp portrange 10000-20000' >"$work/tcpdump.log" 2>&1 &
+  local tcpdump_pid=$!
+  sleep 1.5
+
+  log "calling $did from the carrier stand-in"
+  local rc=0
+  docker exec -w /tmp/byom-call "$container" timeout 40 sipp -sn uac_pcap -i 127.0.0.3 -p 5062 -mi 127.0.0.3 \
+    -s "$did" 127.0.0.1:5060 -m 1 -nostdin -timeout 35s -timeout_error -trace_msg -message_file uac_msg.log \
+    -trace_err >/dev/null 2>&1 || rc=$?
+  sleep 1
+  kill -INT "$tcpdump_pid" 2>/dev/null || true
+  wait "$tcpdump_pid" 2>/dev/null || true
+  docker cp "$container":/tmp/byom-call/uac_msg.log "$work/uac_msg.log" >/dev/null 2>&1 || true
+
+  python3 - "$work" "$rc" <<'EOF'
+import re, subprocess, sys, datetime
+work, rc = sys.argv[1], int(sys.argv[2])
+# SIPp's message trace: "----- 2026-11-24  13:57:01.123456 ..." then "UDP message sent/received".
+text = open(f"{work}/uac_msg.log", errors="replace").read() if rc >= 0 else ""
+blocks = re.split(r"\n-{10,} ", "\n" + text)
+t_invite = t_ok = None
+status = None
+for b in blocks:
+    m = re.match(r"(\d{4}-\d\d-\d\d)\s+(\d\d:\d\d:\d\d\.\d+)", b)
+    if not m:
+        continue
+    ts = datetime.datetime.strptime(f"{m.group(1)} {m.group(2)}", "%Y-%m-%d %H:%M:%S.%f")
+    if t_invite is None and "message sent" in b and re.search(r"^\s*INVITE sip:", b, re.M):
+        t_invite = ts
+    if "message received" in b and re.search(r"CSeq:\s*1 INVITE", b, re.I):
+        sm = re.search(r"SIP/2\.0 (\d{3})", b)
+        if sm and sm.group(1)[0] in "2456":
+            status = status or sm.group(1)
+            if sm.group(1) == "200" and t_ok is None:
+                t_ok = ts
+out = subprocess.run(["tcpdump", "-nn", "-q", "-r", f"{work}/rtp.pcap"], capture_output=True, text=True).stdout
+flows = {}
+for line in out.splitlines():
+    m = re.search(r"IP (\d+\.\d+\.\d+\.\d+)\.\d+ > (\d+\.\d+\.\d+\.\d+)\.\d+: UDP", line)
+    if m:
+        flows[(m.group(1), m.group(2))] = flows.get((m.group(1), m.group(2)), 0) + 1
+names = {"127.0.0.3": "carrier", "127.0.0.2": "vapi", "127.0.0.1": "asterisk"}
+def n(src, dst):
+    return flows.get((src, dst), 0)
+carrier_in, to_vapi = n("127.0.0.3", "127.0.0.1"), n("127.0.0.1", "127.0.0.2")
+from_vapi, carrier_out = n("127.0.0.2", "127.0.0.1"), n("127.0.0.1", "127.0.0.3")
+answered = t_ok is not None and rc == 0
+media = min(carrier_in, to_vapi, from_vapi, carrier_out) > 0
+print(f"call answered: {'yes' if answered else 'no'} (final response {status or 'none'}, sipp rc {rc})")
+print(f"media flowed: {'yes' if media else 'no'} (RTP packets carrier->asterisk {carrier_in}, asterisk->vapi {to_vapi}, "
+      f"vapi->asterisk (echo) {from_vapi}, asterisk->carrier {carrier_out})")
+if t_invite and t_ok:
+    print(f"setup time: {(t_ok - t_invite).total_seconds() * 1000:.1f} ms (INVITE sent -> 200 OK received)")
+else:
+    print("setup time: n/a")
+sys.exit(0 if answered and media else 1)
+EOF
+}
+
+status() {
+  printf 'container: %s (%s)\n' "$container" "$(docker inspect -f '{{.State.Status}}' "$container" 2>/dev/null || echo absent)"
+  if real_vapi; then printf 'vapi: %s (real API)\n' "$VAPI_API_URL"
+  elif [ -f "$lab_dir/emulator.pid" ] && kill -0 "$(cat "$lab_dir/emulator.pid")" 2>/dev/null; then
+    printf 'vapi: emulator %s (pid %s)\n' "$emu_url" "$(cat "$lab_dir/emulator.pid")"
+  else printf 'vapi: emulator not running\n'; fi
+}
+
+cmd=${1:-up}; shift || true
+case $cmd in
+  up)
+    setup_machine
+    emulator_up
+    container_up
+    deploy "$@"
+    demo_call
+    ;;
+  deploy) emulator_up; container_up; deploy "$@" ;;
+  call) demo_call ;;
+  status) status ;;
+  down)
+    if docker inspect "$container" >/dev/null 2>&1; then
+      docker rm -f "$container" >/dev/null && log "removed container $container"
+    fi
+    emulator_down
+    # The emulated Vapi account goes with the lab (a real account is never touched here).
+    rm -f "$lab_dir/vapi-state.json"
+    ;;
+  *) echo "usage: $0 up|deploy|call|status|down" >&2; exit 2 ;;
+esac
