@@ -41,19 +41,21 @@ stage_unit() { pytest -q -p no:cacheprovider tests/unit; }
 stage_integration() { scripts/docker-engine.sh && pytest -q -p no:cacheprovider tests/integration; }
 stage_molecule() {
   scripts/docker-engine.sh && scripts/lab-images.sh || return 1
-  local scenarios rc=0 s
+  local rc=0 s logdir=.cache/molecule-logs
+  local -a scenarios ordered
   if [ -n "${BYOM_MOLECULE_SCENARIOS:-}" ]; then
-    scenarios=$BYOM_MOLECULE_SCENARIOS
+    read -ra scenarios <<<"$BYOM_MOLECULE_SCENARIOS"
   else
-    scenarios=$(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' | xargs -n1 basename | sort)
+    mapfile -t scenarios < <(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' | xargs -n1 basename | sort)
   fi
-  for s in $scenarios; do
-    printf -- '--- molecule scenario %s ---\n' "$s"
-    local t0=$SECONDS
-    if molecule test -s "$s"; then
-      printf -- '--- molecule scenario %s: PASSED (%ss) ---\n' "$s" $((SECONDS - t0))
-    else
-      printf -- '--- molecule scenario %s: FAILED (%ss) ---\n' "$s" $((SECONDS - t0)); rc=1
+  # The longest scenario (a source build) starts first so the other lane absorbs the rest.
+  for s in "${scenarios[@]}"; do [[ $s == *source* ]] && ordered+=("$s"); done
+  for s in "${scenarios[@]}"; do [[ $s == *source* ]] || ordered+=("$s"); done
+  rm -rf "$logdir"
+  printf '%s\n' "${ordered[@]}" | BYOM_MOLECULE_LOGDIR=$logdir xargs -P "${BYOM_MOLECULE_JOBS:-2}" -I{} scripts/molecule-one.sh {} || rc=1
+  for s in "${ordered[@]}"; do
+    if [ "$(cat "$logdir/$s.status" 2>/dev/null)" != PASSED ]; then
+      printf '\n----- last 100 lines of molecule scenario %s -----\n' "$s"; tail -n 100 "$logdir/$s.log"
     fi
   done
   return $rc
