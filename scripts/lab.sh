@@ -53,7 +53,7 @@ emulator_up() {
   mkdir -p "$lab_dir"
   local pidf="$lab_dir/emulator.pid"
   if [ -f "$pidf" ] && kill -0 "$(cat "$pidf")" 2>/dev/null \
-     && http_ok "$emu_url/_emulator/requests"; then
+     && http_ok "$emu_url/_emulator/health"; then
     log "Vapi emulator already running on $emu_url (pid $(cat "$pidf"))"
     return 0
   fi
@@ -63,7 +63,7 @@ emulator_up() {
     --api-key "$emu_key" --state-file "$lab_dir/vapi-state.json" >"$lab_dir/emulator.log" 2>&1 &
   echo $! >"$pidf"
   for _ in $(seq 1 50); do
-    http_ok "$emu_url/_emulator/requests" && { log "Vapi emulator on $emu_url (pid $(cat "$pidf"))"; return 0; }
+    http_ok "$emu_url/_emulator/health" && { log "Vapi emulator on $emu_url (pid $(cat "$pidf"))"; return 0; }
     kill -0 "$(cat "$pidf")" 2>/dev/null || break
     sleep 0.2
   done

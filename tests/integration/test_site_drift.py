@@ -1,0 +1,211 @@
+# -*- coding: utf-8 -*-
+"""site.yml end to end on a lab container with the Vapi emulator, through scripts/lab.sh.
+
+One lab (its own container, emulator port and state directory, so it never touches a
+developer's `make lab`) is brought up once for the module; the tests run in file order:
+
+1. first run: deploys, places the demo call (answered, RTP both ways, setup time);
+2. the emulator holds one trunk per host, the assistants, the numbers bound correctly;
+3. a re-run reports changed=0 and the emulator saw only GETs;
+4. GitOps drift: the assistant edited through the API (as in Vapi's dashboard) and a config
+   file edited on the box; `--check --diff` shows both and changes nothing;
+5. a normal run repairs both; 6. `--check --diff` then shows nothing.
+Secrets never appear in any output.
+"""
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CONTAINER = 'byom-mol-site-vps'
+PORT = int(os.environ.get('BYOM_SITE_TEST_EMULATOR_PORT', '8097'))
+EMULATOR = f'http://127.0.0.1:{PORT}'
+LAB_DIR = ROOT / '.lab' / 'site-test'
+API_KEY = 'byom-lab-key'                          # inventories/lab/group_vars/all/main.yml
+VAPI_PASSWORD = 'lab-only-password-not-secret'    # asterisk_vapi_inbound_password in the lab
+DID = '+15550100001'
+ASSISTANT = 'byom-lab-receptionist'
+TRUNK = 'byom-byom-lab-vps'
+# A file the asterisk role owns; drift is a line added by hand.
+DRIFT_FILE = '/etc/asterisk/rtp.conf'
+DRIFT_LINE = '; edited by hand on the box (drift test)'
+DRIFT_MESSAGE = 'Edited in the dashboard (drift test)'
+
+ENV = dict(os.environ, BYOM_LAB_CONTAINER=CONTAINER, BYOM_LAB_EMULATOR_PORT=str(PORT),
+           BYOM_LAB_DIR=str(LAB_DIR), PY_COLORS='0', ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0')
+# Never let a developer's real Vapi credentials turn this test into a real deployment.
+for _var in ('VAPI_API_KEY', 'VAPI_API_URL'):
+    ENV.pop(_var, None)
+
+OUTPUTS = []
+
+pytestmark = pytest.mark.skipif(shutil.which('docker') is None or os.geteuid() != 0,
+                                reason='needs root and docker (scripts/docker-engine.sh installs it)')
+
+
+def lab(*args, timeout=1500):
+    proc = subprocess.run([str(ROOT / 'scripts' / 'lab.sh'), *args], cwd=ROOT, env=ENV, timeout=timeout,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    OUTPUTS.append(proc.stdout)
+    return proc
+
+
+def recap(output):
+    """{host: {ok, changed, failed, ...}} from the PLAY RECAP."""
+    hosts = {}
+    for m in re.finditer(r'^(\S+)\s+:\s+((?:\w+=\d+\s*)+)$', output, re.M):
+        hosts[m.group(1)] = {k: int(v) for k, v in re.findall(r'(\w+)=(\d+)', m.group(2))}
+    return hosts
+
+
+def emulator(method, path, body=None, auth=True):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(EMULATOR + path, data=data, method=method)
+    if data is not None:
+        req.add_header('Content-Type', 'application/json')
+    if auth:
+        req.add_header('Authorization', f'Bearer {API_KEY}')
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        raw = resp.read()
+    return json.loads(raw) if raw else None
+
+
+def box(*cmd):
+    return subprocess.run(['docker', 'exec', CONTAINER, *cmd], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=60)
+
+
+def box_file_sha(path):
+    out = box('sha256sum', path)
+    assert out.returncode == 0, out.stdout
+    return out.stdout.split()[0]
+
+
+def api_requests():
+    return [r for r in emulator('GET', '/_emulator/requests', auth=False) if not r['path'].startswith('/_emulator')]
+
+
+@pytest.fixture(scope='module')
+def first_run():
+    lab('down', timeout=120)
+    proc = lab('up')
+    yield proc
+    lab('down', timeout=120)
+
+
+def test_first_run_deploys_and_places_the_demo_call(first_run):
+    out = first_run.stdout
+    assert first_run.returncode == 0, out[-6000:]
+    rc = recap(out)
+    assert rc, 'no PLAY RECAP in the output:\n' + out[-3000:]
+    assert all(h['failed'] == 0 and h['unreachable'] == 0 for h in rc.values()), rc
+    assert rc['byom-lab-vps']['changed'] > 0, rc
+    assert re.search(r'^call answered: yes', out, re.M), out[-3000:]
+    media = re.search(r'^media flowed: yes \(RTP packets carrier->asterisk (\d+), asterisk->vapi (\d+), '
+                      r'vapi->asterisk \(echo\) (\d+), asterisk->carrier (\d+)\)', out, re.M)
+    assert media, out[-3000:]
+    # uac_pcap plays ~8 s of 20 ms PCMA frames: a few hundred packets each way on every leg.
+    assert all(int(n) >= 100 for n in media.groups()), media.group(0)
+    setup = re.search(r'^setup time: ([\d.]+) ms', out, re.M)
+    assert setup and float(setup.group(1)) < 2000, out[-3000:]
+
+
+def test_vapi_resources_created(first_run):
+    state = emulator('GET', '/_emulator/state', auth=False)
+    trunks = emulator('GET', '/credential')
+    trunks = [c for c in trunks if c.get('provider') == 'byo-sip-trunk']
+    assert [t['name'] for t in trunks] == [TRUNK], 'one trunk per host expected'
+    trunk = trunks[0]
+    assert trunk['gateways'][0]['ip'] == '127.0.0.1'
+    assert trunk['gateways'][0].get('port', 5060) == 5060
+    assert trunk['outboundAuthenticationPlan']['authUsername'] == 'byom-lab-vapi'
+    assert 'authPassword' not in trunk['outboundAuthenticationPlan']
+    # The write-only password reached Vapi (emulator's admin view keeps it).
+    assert VAPI_PASSWORD in json.dumps(state)
+
+    assistants = emulator('GET', '/assistant')
+    assert [a['name'] for a in assistants] == [ASSISTANT]
+    assistant = assistants[0]
+    assert assistant['firstMessage'].startswith('Hello, you reached the byom lab')
+    assert assistant['model']['model'] == 'gpt-4o-mini'
+
+    numbers = emulator('GET', '/phone-number')
+    assert [n['number'] for n in numbers] == [DID]
+    assert numbers[0]['provider'] == 'byo-phone-number'
+    assert numbers[0]['credentialId'] == trunk['id']
+    assert numbers[0]['assistantId'] == assistant['id']
+
+    # The asterisk role got the credential id; the lab overrides the contact with the UAS.
+    aors = box('asterisk', '-rx', 'pjsip show aors')
+    assert '127.0.0.2:5070' in aors.stdout, aors.stdout
+
+
+def test_rerun_is_idempotent_and_only_reads_vapi(first_run):
+    emulator('DELETE', '/_emulator/requests', auth=False)
+    proc = lab('deploy')
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    rc = recap(proc.stdout)
+    assert rc['byom-lab-vps']['changed'] == 0, (rc, re.findall(r'^changed: .*$', proc.stdout, re.M))
+    reqs = api_requests()
+    assert reqs, 'the re-run made no Vapi request at all'
+    assert {r['method'] for r in reqs} == {'GET'}, [(r['method'], r['path']) for r in reqs if r['method'] != 'GET']
+    print(f'idempotent re-run: changed=0, {len(reqs)} Vapi requests, all GET')
+
+
+@pytest.fixture(scope='module')
+def drifted(first_run):
+    assistant = [a for a in emulator('GET', '/assistant') if a['name'] == ASSISTANT][0]
+    emulator('PATCH', f"/assistant/{assistant['id']}", {'firstMessage': DRIFT_MESSAGE})
+    edit = box('sh', '-c', f"echo '{DRIFT_LINE}' >> {DRIFT_FILE}")
+    assert edit.returncode == 0, edit.stdout
+    return {'assistant_id': assistant['id'], 'file_sha': box_file_sha(DRIFT_FILE)}
+
+
+def test_check_diff_reports_drift_and_changes_nothing(drifted):
+    emulator('DELETE', '/_emulator/requests', auth=False)
+    proc = lab('deploy', '--check', '--diff')
+    out = proc.stdout
+    assert proc.returncode == 0, out[-4000:]
+    rc = recap(out)
+    assert rc['byom-lab-vps']['changed'] >= 2, rc
+    # Both drifts are shown in the diff: the dashboard edit and the hand edit.
+    assert DRIFT_MESSAGE in out, out[-4000:]
+    assert DRIFT_LINE in out, out[-4000:]
+    # ... and nothing was changed.
+    assert {r['method'] for r in api_requests()} == {'GET'}
+    assistant = emulator('GET', f"/assistant/{drifted['assistant_id']}")
+    assert assistant['firstMessage'] == DRIFT_MESSAGE
+    assert box_file_sha(DRIFT_FILE) == drifted['file_sha']
+
+
+def test_normal_run_repairs_drift(drifted):
+    proc = lab('deploy')
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert recap(proc.stdout)['byom-lab-vps']['changed'] >= 2
+    assistant = emulator('GET', f"/assistant/{drifted['assistant_id']}")
+    assert assistant['firstMessage'].startswith('Hello, you reached the byom lab')
+    content = box('cat', DRIFT_FILE).stdout
+    assert DRIFT_LINE not in content
+
+
+def test_check_diff_is_clean_after_repair(drifted):
+    emulator('DELETE', '/_emulator/requests', auth=False)
+    proc = lab('deploy', '--check', '--diff')
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    rc = recap(proc.stdout)
+    assert rc['byom-lab-vps']['changed'] == 0, (rc, re.findall(r'^changed: .*$', proc.stdout, re.M))
+    assert {r['method'] for r in api_requests()} == {'GET'}
+
+
+def test_no_secret_in_any_output(first_run):
+    assert OUTPUTS
+    for out in OUTPUTS:
+        assert VAPI_PASSWORD not in out
+        assert hashlib.sha256(VAPI_PASSWORD.encode()).hexdigest() not in out
