@@ -98,6 +98,22 @@ if [ -n "$pj_component" ]; then
   pj_ver=$(awk -F':= *' '/^export PJ_VERSION_MAJOR/{ma=$2} /^export PJ_VERSION_MINOR/{mi=$2} /^export PJ_VERSION_REV/{r=$2}
     END{v=ma"."mi; if (r!="") v=v"."r; gsub(/ /,"",v); print v}' "$pj_dir/$pj_top/version.mak")
   [ "pjproject-$pj_ver" = "$pj" ] || { log "Debian's pjproject is $pj_ver but Asterisk $ver expects $pj"; exit 1; }
+  # The +dfsg repack deletes files pjproject's Makefiles still list (e.g. the non-free bdimad
+  # audio driver); Debian's patches for the Xpjproject component make the tree build again.
+  deb_tar=$(find "$work" -maxdepth 1 -name 'asterisk_*.debian.tar.*' | sort | head -n1)
+  if [ -n "$deb_tar" ]; then
+    mkdir -p "$work/deb" && tar -xf "$deb_tar" -C "$work/deb"
+    while read -r p; do
+      case $p in ''|'#'*) continue ;; esac
+      f=$work/deb/debian/patches/$p
+      grep -q '^+++ b/Xpjproject/' "$f" 2>/dev/null || continue
+      if grep '^+++ ' "$f" | grep -qv '^+++ b/Xpjproject/'; then
+        log "skipping Debian patch $p: it touches more than Xpjproject/"; continue
+      fi
+      patch -s -p2 -d "$pj_dir/$pj_top" <"$f" || { log "Debian patch $p does not apply"; exit 1; }
+      log "applied Debian patch $p to $pj"
+    done <"$work/deb/debian/patches/series"
+  fi
   mv "$pj_dir/$pj_top" "$pj_dir/$pj"
   tar -C "$pj_dir" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf - "$pj" \
     | bzip2 -9 >"$out/externals/$pj.tar.bz2.tmp"
