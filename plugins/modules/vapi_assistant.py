@@ -1,0 +1,291 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: byom.telephony contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: vapi_assistant
+short_description: Manage a Vapi assistant
+version_added: 1.0.0
+description:
+  - Creates, updates or deletes a Vapi assistant (the AI agent that answers calls).
+  - The assistant is found by O(id), or else by O(name). Vapi does not enforce unique names, so
+    when several assistants share the name the module fails and lists their ids unless O(id) is set.
+  - Only what you set is compared, key by key inside O(model), O(voice), O(transcriber),
+    O(server) and O(metadata); defaults the server fills in never count as drift. Lists (for
+    example O(model.messages)) are compared whole.
+  - An update sends only the top-level properties that differ, each laid over what Vapi holds,
+    so settings made elsewhere (for example in the dashboard) inside those objects are kept.
+author:
+  - byom.telephony maintainers (@byom-telephony)
+extends_documentation_fragment:
+  - byom.telephony.vapi
+  - byom.telephony.vapi.actiongroup
+attributes:
+  check_mode:
+    description: Predicts the change without calling any mutating endpoint.
+    support: full
+  diff_mode:
+    description: Shows the assistant before and after, secrets masked.
+    support: full
+  idempotent:
+    description: A second run with the same options changes nothing.
+    support: full
+options:
+  state:
+    description:
+      - V(present) creates or updates the assistant, V(absent) deletes it.
+      - Vapi refuses to delete a pinned assistant (HTTP 409 C(assistant_pinned)); the module then fails saying so.
+    type: str
+    choices: [present, absent]
+    default: present
+  name:
+    description:
+      - Name of the assistant, 1 to 40 characters. Required to create one.
+    type: str
+  id:
+    description:
+      - Id (UUID) of an existing assistant. Takes precedence over O(name) for the lookup.
+    type: str
+  model:
+    description:
+      - The language model, with Vapi's own keys (camelCase), for example C(provider), C(model),
+        C(messages) (the system prompt is a message with C(role=system)), C(temperature) (0 to 2),
+        C(maxTokens). Passed to Vapi as given.
+    type: dict
+  voice:
+    description:
+      - The voice, with Vapi's own keys, for example C(provider) and C(voiceId).
+    type: dict
+  transcriber:
+    description:
+      - The speech-to-text settings, with Vapi's own keys, for example C(provider), C(model), C(language).
+    type: dict
+  first_message:
+    description:
+      - What the assistant says first (C(firstMessage)).
+    type: str
+  server:
+    description:
+      - Where Vapi sends this assistant's webhooks (Vapi's C(server) object).
+    type: dict
+    suboptions:
+      url:
+        description: The webhook URL.
+        type: str
+        required: true
+      secret:
+        description:
+          - Shared secret Vapi sends to the webhook in the C(X-Vapi-Secret) header. Never returned by the module.
+        type: str
+      headers:
+        description: Further HTTP headers Vapi sends to the webhook; secret-looking values are masked in output.
+        type: dict
+      timeout_seconds:
+        description: Seconds Vapi waits for the webhook, 1 to 300.
+        type: int
+      credential_id:
+        description: Id of a Vapi credential used to authenticate to the webhook.
+        type: str
+  metadata:
+    description:
+      - Free-form metadata stored on the assistant. Only the keys given are compared and updated.
+    type: dict
+'''
+
+EXAMPLES = r'''
+- name: An inbound receptionist
+  byom.telephony.vapi_assistant:
+    name: receptionist
+    first_message: Hello, how can I help you?
+    model:
+      provider: openai
+      model: gpt-4o
+      temperature: 0.3
+      maxTokens: 300
+      messages:
+        - role: system
+          content: You are the receptionist of Example Ltd. Be brief.
+    voice:
+      provider: 11labs
+      voiceId: burt
+    transcriber:
+      provider: deepgram
+      model: nova-3
+      language: en
+    server:
+      url: https://hooks.example.com/vapi
+      secret: "{{ vault_vapi_webhook_secret }}"
+    metadata:
+      managed_by: ansible
+  delegate_to: localhost
+  register: telephony_vapi_assistant
+
+- name: Remove it
+  byom.telephony.vapi_assistant:
+    name: receptionist
+    state: absent
+'''
+
+RETURN = r'''
+id:
+  description: Id of the assistant; V(null) when it was deleted, or would be created in check mode.
+  returned: always
+  type: str
+  sample: 1b4e28ba-2fa1-41d2-883f-0016d3cca427
+assistant:
+  description:
+    - The assistant as Vapi holds it afterwards (as predicted in check mode), secrets masked.
+    - Empty after O(state=absent).
+  returned: always
+  type: dict
+  sample:
+    id: 1b4e28ba-2fa1-41d2-883f-0016d3cca427
+    name: receptionist
+    firstMessage: Hello, how can I help you?
+    model:
+      provider: openai
+      model: gpt-4o
+    server:
+      url: https://hooks.example.com/vapi
+      headers:
+        X-Vapi-Secret: "********"
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.byom.telephony.plugins.module_utils.vapi import (
+    VapiClient, VapiError, check_name, check_range, check_server, check_uuid, deep_merge, ensure,
+    fail_api, find_unique, is_subset, mask_secrets, remove, server_argument_spec, server_body,
+    vapi_argument_spec,
+)
+
+PATH = '/assistant'
+MESSAGE_ROLES = ('assistant', 'function', 'user', 'system', 'tool')
+
+
+def validate(module):
+    p = module.params
+    check_uuid(module, 'id', p['id'])
+    check_name(module, 'name', p['name'])
+    model = p['model']
+    if model is not None:
+        for key in ('provider', 'model'):
+            if not model.get(key):
+                module.fail_json(msg='model.%s is required when model is set (got model=%r)' % (key, model))
+        for key, low, high in (('temperature', 0, 2), ('maxTokens', 50, 10000)):
+            value = model.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                module.fail_json(msg='model.%s must be a number, got %r' % (key, value))
+            check_range(module, 'model.%s' % key, value, low, high)
+        messages = model.get('messages')
+        if messages is not None:
+            if not isinstance(messages, list):
+                module.fail_json(msg='model.messages must be a list, got %r' % (messages,))
+            for index, message in enumerate(messages):
+                if not isinstance(message, dict) or message.get('role') not in MESSAGE_ROLES:
+                    module.fail_json(msg='model.messages[%d].role must be one of %s, got %r'
+                                     % (index, ', '.join(MESSAGE_ROLES), message.get('role') if isinstance(message, dict) else message))
+                if not isinstance(message.get('content'), str):
+                    module.fail_json(msg='model.messages[%d].content must be a string, got %r' % (index, message.get('content')))
+    for option, keys in (('voice', ('provider', 'voiceId')), ('transcriber', ('provider',))):
+        value = p[option]
+        if value is not None:
+            for key in keys:
+                if not value.get(key):
+                    module.fail_json(msg='%s.%s is required when %s is set (got %s=%r)' % (option, key, option, option, value))
+    check_server(module, 'server', p['server'])
+
+
+def desired(params):
+    out = {}
+    for option, key in (('name', 'name'), ('model', 'model'), ('voice', 'voice'), ('transcriber', 'transcriber'),
+                        ('first_message', 'firstMessage'), ('metadata', 'metadata')):
+        if params[option] is not None:
+            out[key] = params[option]
+    if params['server'] is not None:
+        out['server'] = server_body(params['server'])
+    return out
+
+
+def patch_body(params, existing):
+    """Top-level properties that differ; dicts laid over what Vapi holds."""
+    patch = {}
+    for key, value in desired(params).items():
+        current = existing.get(key)
+        if is_subset(value, current):
+            continue
+        patch[key] = deep_merge(current, value) if isinstance(value, dict) and isinstance(current, dict) else value
+    return patch
+
+
+def find_by_name(module, client):
+    name = module.params['name']
+    return find_unique(module, client.list(PATH), 'assistant', 'name %r' % name, lambda a: a.get('name') == name)
+
+
+def lookup(module, client):
+    p = module.params
+    if p['id']:
+        found = client.get(PATH, p['id'])
+        if found is None and p['state'] == 'present':
+            module.fail_json(msg='no Vapi assistant with id %s (to create one, leave id unset)' % p['id'])
+        return found
+    return find_by_name(module, client)
+
+
+def main():
+    argument_spec = vapi_argument_spec()
+    argument_spec.update(
+        state=dict(type='str', default='present', choices=['present', 'absent']),
+        name=dict(type='str'),
+        id=dict(type='str'),
+        model=dict(type='dict'),
+        voice=dict(type='dict'),
+        transcriber=dict(type='dict'),
+        first_message=dict(type='str'),
+        server=server_argument_spec(),
+        metadata=dict(type='dict'),
+    )
+    module = AnsibleModule(
+        argument_spec=argument_spec,
+        required_one_of=[('name', 'id')],
+        supports_check_mode=True,
+    )
+    validate(module)
+    client = VapiClient(module)
+    result = dict(changed=False, id=None, assistant={})
+    try:
+        existing = lookup(module, client)
+        if module.params['state'] == 'absent':
+            try:
+                changed, diff = remove(module, client, PATH, existing)
+            except VapiError as err:
+                if err.status == 409:
+                    module.fail_json(msg='Vapi refuses to delete assistant %s (%s): it is pinned '
+                                         '(assistant_pinned); unpin it in Vapi first. %s'
+                                     % (existing.get('name'), existing.get('id'), err.message), status=409, **result)
+                raise
+            result.update(changed=changed)
+        else:
+            if existing is None and module.params['name'] is None:
+                module.fail_json(msg='name is required to create an assistant')
+            changed, resource, diff = ensure(
+                module, client, PATH, existing,
+                desired(module.params) if existing is None else None,
+                patch_body(module.params, existing) if existing is not None else None,
+                lambda: find_by_name(module, client))
+            result.update(changed=changed, id=resource.get('id'), assistant=mask_secrets(resource))
+    except VapiError as err:
+        fail_api(module, err, **result)
+    if module._diff:
+        result['diff'] = diff
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

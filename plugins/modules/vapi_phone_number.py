@@ -1,0 +1,308 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: byom.telephony contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: vapi_phone_number
+short_description: Manage a Vapi "bring your own" phone number
+version_added: 1.0.0
+description:
+  - Creates, updates or deletes a Vapi phone number of provider C(byo-phone-number): a DID of your
+    carrier that reaches Vapi over your own SIP trunk (see M(byom.telephony.vapi_sip_trunk)).
+  - The number is found by O(id), or else by O(number). When several Vapi numbers carry the same
+    number the module fails and lists their ids unless O(id) is set.
+  - The trunk and the assistant are given by id or by name; names are resolved with one list call each.
+  - Only what you set is compared; O(server) and O(fallback_destination) key by key.
+author:
+  - byom.telephony maintainers (@byom-telephony)
+extends_documentation_fragment:
+  - byom.telephony.vapi
+  - byom.telephony.vapi.actiongroup
+attributes:
+  check_mode:
+    description:
+      - Predicts the change without calling any mutating endpoint.
+      - A trunk or assistant given by name that does not exist yet (because an earlier task only
+        predicted its creation) is shown as C(unknown (check mode)) with a warning.
+    support: full
+  diff_mode:
+    description: Shows the phone number before and after, secrets masked.
+    support: full
+  idempotent:
+    description: A second run with the same options changes nothing.
+    support: full
+options:
+  state:
+    description:
+      - V(present) creates or updates the phone number, V(absent) deletes it.
+    type: str
+    choices: [present, absent]
+    default: present
+  number:
+    description:
+      - The phone number, in E.164 (C(+14155550100)) unless O(number_e164_check_enabled=false)
+        (then letters and digits with an optional leading C(+)). Required with O(state=present).
+      - It must be exactly the number your SIP server sends to Vapi, or inbound calls are not routed.
+    type: str
+  id:
+    description:
+      - Id (UUID) of an existing phone number. Takes precedence over O(number) for the lookup.
+    type: str
+  name:
+    description:
+      - Name of the phone number, at most 40 characters.
+    type: str
+  credential_id:
+    description:
+      - Id of the C(byo-sip-trunk) credential the number belongs to. One of O(credential_id) or
+        O(credential_name) is required with O(state=present).
+    type: str
+  credential_name:
+    description:
+      - Name of the C(byo-sip-trunk) credential the number belongs to (must match exactly one).
+    type: str
+  assistant_id:
+    description:
+      - Id of the assistant that answers calls to the number.
+    type: str
+  assistant_name:
+    description:
+      - Name of the assistant that answers calls to the number (must match exactly one).
+    type: str
+  number_e164_check_enabled:
+    description:
+      - Whether Vapi insists on E.164 for O(number). Vapi's default is V(true).
+    type: bool
+  server:
+    description:
+      - Where Vapi sends this number's webhooks (Vapi's C(server) object); the assistant's own server takes precedence.
+    type: dict
+    suboptions:
+      url:
+        description: The webhook URL.
+        type: str
+        required: true
+      secret:
+        description:
+          - Shared secret Vapi sends to the webhook in the C(X-Vapi-Secret) header. Never returned by the module.
+        type: str
+      headers:
+        description: Further HTTP headers Vapi sends to the webhook; secret-looking values are masked in output.
+        type: dict
+      timeout_seconds:
+        description: Seconds Vapi waits for the webhook, 1 to 300.
+        type: int
+      credential_id:
+        description: Id of a Vapi credential used to authenticate to the webhook.
+        type: str
+  fallback_destination:
+    description:
+      - Where a call goes when no assistant answers it, with Vapi's own keys, for example
+        C({type: number, number: "+14155550199"}) or C({type: sip, sipUri: "sip:desk@pbx.example.com"}).
+      - Replaced as a whole when it differs.
+    type: dict
+'''
+
+EXAMPLES = r'''
+- name: Route a DID to the receptionist over the Asterisk trunk
+  byom.telephony.vapi_phone_number:
+    number: "+14155550100"
+    name: main line
+    credential_name: asterisk-edge
+    assistant_name: receptionist
+    fallback_destination:
+      type: number
+      number: "+14155550199"
+  delegate_to: localhost
+
+- name: Release the number in Vapi
+  byom.telephony.vapi_phone_number:
+    number: "+14155550100"
+    state: absent
+'''
+
+RETURN = r'''
+id:
+  description: Id of the phone number; V(null) when it was deleted, or would be created in check mode.
+  returned: always
+  type: str
+  sample: 6ec0bd7f-11c0-43da-975e-2a8ad9ebae0b
+phone_number:
+  description:
+    - The phone number as Vapi holds it afterwards (as predicted in check mode), secrets masked.
+    - Empty after O(state=absent).
+  returned: always
+  type: dict
+  sample:
+    id: 6ec0bd7f-11c0-43da-975e-2a8ad9ebae0b
+    provider: byo-phone-number
+    number: "+14155550100"
+    name: main line
+    credentialId: 3fa85f64-5717-4562-b3fc-2c963f66afa6
+    assistantId: 1b4e28ba-2fa1-41d2-883f-0016d3cca427
+    status: active
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.byom.telephony.plugins.module_utils.vapi import (
+    VapiClient, VapiError, check_e164, check_name, check_server, check_uuid, deep_merge, ensure,
+    fail_api, find_unique, is_subset, mask_secrets, remove, server_argument_spec, server_body,
+    vapi_argument_spec,
+)
+
+PATH = '/phone-number'
+PROVIDER = 'byo-phone-number'
+UNKNOWN = 'unknown (check mode)'
+
+
+def validate(module):
+    p = module.params
+    for field in ('id', 'credential_id', 'assistant_id'):
+        check_uuid(module, field, p[field])
+    check_name(module, 'credential_name', p['credential_name'])
+    check_name(module, 'assistant_name', p['assistant_name'])
+    if p['name'] is not None and len(p['name']) > 40:
+        module.fail_json(msg='name must be at most 40 characters, got %r (%d characters)' % (p['name'], len(p['name'])))
+    check_e164(module, 'number', p['number'], strict=p['number_e164_check_enabled'] is not False)
+    check_server(module, 'server', p['server'])
+    fallback = p['fallback_destination']
+    if fallback is not None:
+        kind = fallback.get('type')
+        if kind == 'number':
+            if not fallback.get('number'):
+                module.fail_json(msg='fallback_destination.number is required when fallback_destination.type is number')
+            check_e164(module, 'fallback_destination.number', fallback['number'],
+                       strict=fallback.get('numberE164CheckEnabled', True) is not False)
+        elif kind == 'sip':
+            if not str(fallback.get('sipUri') or '').startswith(('sip:', 'sips:')):
+                module.fail_json(msg='fallback_destination.sipUri must be a sip: URI when fallback_destination.type '
+                                     'is sip, got %r' % fallback.get('sipUri'))
+        else:
+            module.fail_json(msg='fallback_destination.type must be one of number, sip, got %r' % kind)
+
+
+def resolve(module, client, kind_path, label, name, predicate):
+    found = find_unique(module, client.list(kind_path), label, 'name %r' % name, predicate)
+    if found is not None:
+        return found['id']
+    if module.check_mode:
+        module.warn('%s %r does not exist (yet); in check mode its id is shown as %r' % (label, name, UNKNOWN))
+        return UNKNOWN
+    module.fail_json(msg='no Vapi %s named %r' % (label, name))
+    return None
+
+
+def desired(module, client):
+    p = module.params
+    out = {}
+    if p['number'] is not None:
+        out['number'] = p['number']
+    if p['name'] is not None:
+        out['name'] = p['name']
+    if p['credential_id']:
+        out['credentialId'] = p['credential_id']
+    elif p['credential_name']:
+        out['credentialId'] = resolve(module, client, '/credential', 'SIP trunk credential', p['credential_name'],
+                                      lambda c: c.get('provider') == 'byo-sip-trunk' and c.get('name') == p['credential_name'])
+    if p['assistant_id']:
+        out['assistantId'] = p['assistant_id']
+    elif p['assistant_name']:
+        out['assistantId'] = resolve(module, client, '/assistant', 'assistant', p['assistant_name'],
+                                     lambda a: a.get('name') == p['assistant_name'])
+    if p['number_e164_check_enabled'] is not None:
+        out['numberE164CheckEnabled'] = p['number_e164_check_enabled']
+    if p['server'] is not None:
+        out['server'] = server_body(p['server'])
+    if p['fallback_destination'] is not None:
+        out['fallbackDestination'] = p['fallback_destination']
+    return out
+
+
+def patch_body(want, existing):
+    patch = {}
+    for key, value in want.items():
+        current = existing.get(key)
+        if key == 'numberE164CheckEnabled' and current is None:
+            current = True  # Vapi's default, not always echoed
+        if is_subset(value, current):
+            continue
+        if key == 'server' and isinstance(current, dict):
+            value = deep_merge(current, value)
+        patch[key] = value
+    return patch
+
+
+def find_by_number(module, client):
+    number = module.params['number']
+    return find_unique(module, client.list(PATH), 'phone number', 'number %r' % number,
+                       lambda n: n.get('provider') == PROVIDER and n.get('number') == number)
+
+
+def lookup(module, client):
+    p = module.params
+    if p['id']:
+        found = client.get(PATH, p['id'])
+        if found is not None and found.get('provider') != PROVIDER:
+            module.fail_json(msg='phone number %s is a %r number, not %s' % (p['id'], found.get('provider'), PROVIDER))
+        if found is None and p['state'] == 'present':
+            module.fail_json(msg='no Vapi phone number with id %s (to create one, leave id unset)' % p['id'])
+        return found
+    return find_by_number(module, client)
+
+
+def main():
+    argument_spec = vapi_argument_spec()
+    argument_spec.update(
+        state=dict(type='str', default='present', choices=['present', 'absent']),
+        number=dict(type='str'),
+        id=dict(type='str'),
+        name=dict(type='str'),
+        credential_id=dict(type='str'),
+        credential_name=dict(type='str'),
+        assistant_id=dict(type='str'),
+        assistant_name=dict(type='str'),
+        number_e164_check_enabled=dict(type='bool'),
+        server=server_argument_spec(),
+        fallback_destination=dict(type='dict'),
+    )
+    module = AnsibleModule(
+        argument_spec=argument_spec,
+        required_one_of=[('number', 'id')],
+        mutually_exclusive=[('credential_id', 'credential_name'), ('assistant_id', 'assistant_name')],
+        required_if=[
+            ('state', 'present', ('number',)),
+            ('state', 'present', ('credential_id', 'credential_name'), True),
+        ],
+        supports_check_mode=True,
+    )
+    validate(module)
+    client = VapiClient(module)
+    result = dict(changed=False, id=None, phone_number={})
+    try:
+        existing = lookup(module, client)
+        if module.params['state'] == 'absent':
+            changed, diff = remove(module, client, PATH, existing)
+            result.update(changed=changed)
+        else:
+            want = desired(module, client)
+            create = dict(want, provider=PROVIDER) if existing is None else None
+            changed, resource, diff = ensure(
+                module, client, PATH, existing, create,
+                patch_body(want, existing) if existing is not None else None,
+                lambda: find_by_number(module, client))
+            result.update(changed=changed, id=resource.get('id'), phone_number=mask_secrets(resource))
+    except VapiError as err:
+        fail_api(module, err, **result)
+    if module._diff:
+        result['diff'] = diff
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,682 @@
+# -*- coding: utf-8 -*-
+# Copyright: byom.telephony contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A small stateful emulator of the Vapi REST API, for tests and the lab.
+
+usage: python3 tests/vapi_emulator/server.py --host 127.0.0.1 --port 8089 --api-key KEY [--state-file F]
+
+Implements ``/credential`` (``byo-sip-trunk``), ``/assistant`` and ``/phone-number``
+(``byo-phone-number``) create / list / get / update / delete the way the real API behaves
+(see ../shared/reference/vapi-api.md):
+
+* bearer authentication (401 otherwise);
+* request bodies validated against Vapi's own DTO schemas (``schemas.json`` next to this
+  file, derived from Vapi's OpenAPI document, origin recorded in its ``x-origin``): unknown
+  properties give 400 ``property X should not exist`` (NestJS ``forbidNonWhitelisted``),
+  wrong types, lengths, ranges and enum values give class-validator style messages;
+* server-generated ``id``, ``orgId``, ``createdAt``, ``updatedAt`` (and ``status`` on phone
+  numbers); the write-only ``outboundAuthenticationPlan.authPassword`` is stored, never returned;
+* PATCH replaces the top-level properties it names; lists are bare JSON arrays, newest first,
+  ``limit`` defaults to 100 and may not exceed 1000; unknown ids give 404, malformed ids 400;
+* error bodies are NestJS-shaped: ``{"message": str | [str], "error": str, "statusCode": int}``.
+
+Choices the real API leaves open (marked UNVERIFIED in the reference) are made here so tests are
+deterministic: a PATCH of ``outboundAuthenticationPlan`` without ``authPassword`` keeps the stored
+password; a phone number's ``credentialId`` / ``assistantId`` must exist; an inbound gateway must
+be an IPv4 address (the real API refuses hostnames there with "SIP gateway creation failed").
+
+Admin endpoints (no authentication), under ``/_emulator/``:
+
+* ``GET /_emulator/requests``: the request log, ``[{seq, method, path, query, status, body}]``
+  (secrets masked), ``DELETE /_emulator/requests`` clears it;
+* ``POST /_emulator/reset``: forget every resource, fault and logged request;
+* ``POST /_emulator/faults``: a JSON list of faults, each
+  ``{method, path_regex, status, retry_after, delay_s, times, body, commit}``: the first
+  matching fault with ``times`` left (default 1, 0 for unlimited) waits ``delay_s`` and, when
+  ``status`` is set, answers with it (``body`` a JSON value, or a string sent as is), with a
+  ``Retry-After`` header when ``retry_after`` is set. ``commit: true`` processes the request
+  first (the create happens, only the answer is lost), for ambiguous-failure tests.
+  ``GET`` lists the armed faults, ``DELETE`` disarms them;
+* ``GET /_emulator/state``: every stored resource including write-only fields;
+* ``GET /_emulator/health``.
+"""
+from __future__ import absolute_import, division, print_function
+
+import argparse
+import copy
+import datetime
+import hmac
+import ipaddress
+import json
+import os
+import re
+import sys
+import threading
+import time
+import uuid
+
+try:
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import parse_qs, urlsplit
+except ImportError:  # pragma: no cover - Python 2 is not supported
+    raise SystemExit('the Vapi emulator needs Python 3')
+
+import jsonschema
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SCHEMA_FILE = os.path.join(HERE, 'schemas.json')
+ORG_ID = '00000000-0000-4000-8000-00000000e0e0'
+LIST_DEFAULT_LIMIT = 100
+LIST_MAX_LIMIT = 1000
+UUID_RE = re.compile(r'^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$')
+E164_RE = re.compile(r'^\+[1-9][0-9]{1,14}$')
+ALNUM_NUMBER_RE = re.compile(r'^\+?[a-zA-Z0-9]+$')
+REASONS = {
+    400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found',
+    409: 'Conflict', 429: 'Too Many Requests', 500: 'Internal Server Error',
+    502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
+}
+SECRET_KEYS = ('authPassword', 'X-Vapi-Secret', 'x-vapi-secret', 'Authorization', 'authorization', 'secret')
+
+# Which DTO validates which request: resource -> {discriminator value: (create DTO, update DTO)}.
+RESOURCES = {
+    'credential': {
+        'discriminator': 'provider',
+        'dto': {'byo-sip-trunk': ('CreateByoSipTrunkCredentialDTO', 'UpdateByoSipTrunkCredentialDTO')},
+    },
+    'assistant': {
+        'discriminator': None,
+        'dto': {None: ('CreateAssistantDTO', 'UpdateAssistantDTO')},
+    },
+    'phone-number': {
+        'discriminator': 'provider',
+        'dto': {'byo-phone-number': ('CreateByoPhoneNumberDTO', 'UpdateByoPhoneNumberDTO')},
+    },
+}
+
+
+def load_schemas(path=SCHEMA_FILE):
+    with open(path) as handle:
+        return json.load(handle)
+
+
+def mask(value):
+    """A copy of value with every secret-looking field replaced, for logs."""
+    if isinstance(value, dict):
+        return dict((k, '********' if k in SECRET_KEYS and v is not None else mask(v)) for k, v in value.items())
+    if isinstance(value, list):
+        return [mask(item) for item in value]
+    return value
+
+
+class DtoValidator(object):
+    """Validates request bodies against Vapi's DTO schemas the way its NestJS pipes do."""
+
+    def __init__(self, document=None):
+        self.document = document if document is not None else load_schemas()
+        self.schemas = self.document['components']['schemas']
+        self._validators = {}
+
+    def names(self):
+        return sorted(self.schemas)
+
+    def _validator(self, name):
+        if name not in self._validators:
+            root = {'$ref': '#/components/schemas/%s' % name, 'components': self.document['components']}
+            self._validators[name] = jsonschema.Draft4Validator(root)
+        return self._validators[name]
+
+    def _resolve(self, schema):
+        seen = 0
+        while isinstance(schema, dict) and '$ref' in schema and seen < 50:
+            schema = self.schemas[schema['$ref'].rsplit('/', 1)[-1]]
+            seen += 1
+        return schema
+
+    def _branch(self, branches, instance):
+        """The oneOf/anyOf branch an object belongs to: by its discriminator-like enum fields."""
+        index = self._branch_index(branches, instance)
+        return None if index is None else self._resolve(branches[index])
+
+    def _branch_index(self, branches, instance):
+        best, best_score = None, -1
+        if not isinstance(instance, dict):
+            return None
+        for position, branch in enumerate(branches):
+            branch = self._resolve(branch)
+            if branch.get('type') == 'null':
+                continue
+            props = self._properties(branch, instance)
+            if props is None:
+                props = {}
+            score = 0
+            mismatch = False
+            for key, sub in props.items():
+                sub = self._resolve(sub)
+                if isinstance(sub, dict) and 'enum' in sub and key in instance and len(sub['enum']) <= 3:
+                    if instance[key] in sub['enum']:
+                        score += 100
+                    else:
+                        mismatch = True
+            if mismatch:
+                continue
+            score += len([k for k in instance if k in props])
+            if score > best_score:
+                best, best_score = position, score
+        return best
+
+    def _properties(self, schema, instance):
+        """The declared properties of an object schema, or None when any key is allowed."""
+        schema = self._resolve(schema)
+        if not isinstance(schema, dict):
+            return None
+        props = None
+        if 'properties' in schema:
+            props = dict(schema['properties'])
+        for sub in schema.get('allOf', []):
+            more = self._properties(sub, instance)
+            if more is not None:
+                props = dict(props or {}, **more)
+        for key in ('oneOf', 'anyOf'):
+            if key in schema and isinstance(instance, dict):
+                branch = self._branch(schema[key], instance)
+                if branch is not None:
+                    more = self._properties(branch, instance)
+                    if more is not None:
+                        props = dict(props or {}, **more)
+        extra = schema.get('additionalProperties')
+        if extra is True or isinstance(extra, dict):
+            return None
+        return props
+
+    def _items(self, schema):
+        schema = self._resolve(schema)
+        if not isinstance(schema, dict):
+            return None
+        if 'items' in schema:
+            return schema['items']
+        for sub in schema.get('allOf', []) + schema.get('anyOf', []):
+            found = self._items(sub)
+            if found is not None:
+                return found
+        return None
+
+    def _unknown(self, schema, instance, path, out):
+        if isinstance(instance, dict):
+            props = self._properties(schema, instance)
+            if props is None:
+                return
+            for key, value in instance.items():
+                if key not in props:
+                    out.append('%sproperty %s should not exist' % (''.join(p + '.' for p in path), key))
+                else:
+                    self._unknown(props[key], value, path + [key], out)
+        elif isinstance(instance, list):
+            items = self._items(schema)
+            if items is not None:
+                for index, value in enumerate(instance):
+                    self._unknown(items, value, path + [str(index)], out)
+
+    @staticmethod
+    def _message(error):
+        path = '.'.join(str(p) for p in error.absolute_path)
+        name = path or 'body'
+        validator, arg = error.validator, error.validator_value
+        if validator == 'maxLength':
+            return '%s must be shorter than or equal to %s characters' % (name, arg)
+        if validator == 'minLength':
+            return '%s must be longer than or equal to %s characters' % (name, arg)
+        if validator == 'enum':
+            shown = ', '.join(str(v) for v in arg[:30]) + (', ... (%d values)' % len(arg) if len(arg) > 30 else '')
+            return '%s must be one of the following values: %s' % (name, shown)
+        if validator == 'minimum':
+            return '%s must not be less than %s' % (name, arg)
+        if validator == 'maximum':
+            return '%s must not be greater than %s' % (name, arg)
+        if validator == 'required':
+            missing = [key for key in arg if not isinstance(error.instance, dict) or key not in error.instance]
+            return '; '.join('%s should not be null or undefined' % ('.'.join([path, key]) if path else key) for key in missing)
+        if validator == 'type':
+            kinds = arg if isinstance(arg, list) else [arg]
+            if 'string' in kinds:
+                return '%s must be a string' % name
+            if 'number' in kinds or 'integer' in kinds:
+                return '%s must be a number conforming to the specified constraints' % name
+            if 'boolean' in kinds:
+                return '%s must be a boolean value' % name
+            if 'array' in kinds:
+                return '%s must be an array' % name
+            if 'object' in kinds:
+                return 'nested property %s must be either object or array' % name
+        return '%s: %s' % (name, error.message)
+
+    def _flatten(self, error):
+        """The most specific errors under a oneOf/anyOf failure (the branch that nearly matched)."""
+        if error.validator in ('oneOf', 'anyOf') and error.context:
+            index = self._branch_index(error.validator_value, error.instance)
+            chosen = [e for e in error.context if index is not None and e.relative_schema_path and e.relative_schema_path[0] == index]
+            if chosen:
+                out = []
+                for sub in chosen:
+                    out.extend(self._flatten(sub))
+                return out
+            best = jsonschema.exceptions.best_match(error.context)
+            if best is not None:
+                return self._flatten(best)
+        return [error]
+
+    def errors(self, dto, body):
+        """class-validator style messages for body against the DTO schema named dto ([] if valid)."""
+        if dto not in self.schemas:
+            raise KeyError('no schema %s' % dto)
+        if not isinstance(body, dict):
+            return ['request body must be a JSON object']
+        messages = []
+        self._unknown({'$ref': '#/components/schemas/%s' % dto}, body, [], messages)
+        for error in sorted(self._validator(dto).iter_errors(body), key=lambda e: list(e.absolute_path)):
+            for leaf in self._flatten(error):
+                message = self._message(leaf)
+                if message not in messages:
+                    messages.append(message)
+        return messages
+
+
+class ApiError(Exception):
+    def __init__(self, status, message, error=None, headers=None):
+        super(ApiError, self).__init__(message)
+        self.status = status
+        self.body = {'message': message, 'error': error or REASONS.get(status, 'Error'), 'statusCode': status}
+        self.headers = headers or {}
+
+
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%f')[:-3] + 'Z'
+
+
+class Emulator(object):
+    """State, faults and the request log; independent of HTTP so tests can drive it directly."""
+
+    def __init__(self, api_key, state_file=None, validator=None):
+        self.api_key = api_key
+        self.state_file = state_file
+        self.validator = validator or DtoValidator()
+        self.lock = threading.RLock()
+        self.store = dict((name, {}) for name in RESOURCES)
+        self.secrets = {}
+        self.faults = []
+        self.log = []
+        self.seq = 0
+        if state_file and os.path.exists(state_file):
+            with open(state_file) as handle:
+                saved = json.load(handle)
+            self.store.update(saved.get('resources', {}))
+            self.secrets = saved.get('secrets', {})
+
+    # ---- persistence ----
+    def _save(self):
+        if not self.state_file:
+            return
+        tmp = self.state_file + '.tmp'
+        with open(tmp, 'w') as handle:
+            json.dump({'resources': self.store, 'secrets': self.secrets}, handle)
+        os.chmod(tmp, 0o600)
+        os.rename(tmp, self.state_file)
+
+    def reset(self):
+        with self.lock:
+            self.store = dict((name, {}) for name in RESOURCES)
+            self.secrets = {}
+            self.faults = []
+            self.log = []
+            self._save()
+
+    # ---- faults ----
+    def set_faults(self, faults):
+        if not isinstance(faults, list):
+            raise ApiError(400, ['faults must be a JSON list'])
+        clean = []
+        for fault in faults:
+            if not isinstance(fault, dict):
+                raise ApiError(400, ['each fault must be an object'])
+            unknown = set(fault) - {'method', 'path_regex', 'status', 'retry_after', 'delay_s', 'times', 'body', 'commit'}
+            if unknown:
+                raise ApiError(400, ['property %s should not exist' % key for key in sorted(unknown)])
+            item = dict(fault)
+            item['regex'] = re.compile(fault.get('path_regex') or '.*')
+            item['left'] = int(fault.get('times', 1) or 0) or None
+            clean.append(item)
+        with self.lock:
+            self.faults.extend(clean)
+        return self.list_faults()
+
+    def list_faults(self):
+        with self.lock:
+            return [dict((k, v) for k, v in f.items() if k not in ('regex',)) for f in self.faults]
+
+    def take_fault(self, method, path):
+        with self.lock:
+            for fault in self.faults:
+                if fault.get('method') and fault['method'].upper() != method:
+                    continue
+                if not fault['regex'].search(path):
+                    continue
+                if fault['left'] is not None:
+                    fault['left'] -= 1
+                    if fault['left'] <= 0:
+                        self.faults.remove(fault)
+                return fault
+        return None
+
+    # ---- request log ----
+    def record(self, method, path, query, status, body):
+        with self.lock:
+            self.seq += 1
+            self.log.append({'seq': self.seq, 'method': method, 'path': path, 'query': query,
+                             'status': status, 'body': mask(body)})
+
+    # ---- API ----
+    def authorized(self, header):
+        if not header or not header.startswith('Bearer '):
+            return False
+        return hmac.compare_digest(header[len('Bearer '):].strip().encode(), self.api_key.encode())
+
+    def handle(self, method, path, query, body):
+        """Returns (status, json body) for one API request, or raises ApiError."""
+        parts = [p for p in path.split('/') if p]
+        if not parts or parts[0] not in RESOURCES or len(parts) > 2:
+            raise ApiError(404, 'Cannot %s %s' % (method, path))
+        kind = parts[0]
+        with self.lock:
+            if len(parts) == 1:
+                if method == 'GET':
+                    return 200, self._list(kind, query)
+                if method == 'POST':
+                    return 201, self._create(kind, body)
+                raise ApiError(404, 'Cannot %s %s' % (method, path))
+            rid = parts[1]
+            if not UUID_RE.match(rid):
+                raise ApiError(400, 'Validation failed (uuid is expected)')
+            if method not in ('GET', 'PATCH', 'DELETE'):
+                raise ApiError(404, 'Cannot %s %s' % (method, path))
+            if rid not in self.store[kind]:
+                raise ApiError(404, 'Not Found')
+            if method == 'GET':
+                return 200, self._public(kind, rid)
+            if method == 'PATCH':
+                return 200, self._update(kind, rid, body)
+            return 200, self._delete(kind, rid)
+
+    def _public(self, kind, rid):
+        return copy.deepcopy(self.store[kind][rid])
+
+    def _list(self, kind, query):
+        limit = LIST_DEFAULT_LIMIT
+        if 'limit' in query:
+            try:
+                limit = float(query['limit'])
+            except ValueError:
+                raise ApiError(400, ['limit must be a number conforming to the specified constraints'])
+            if limit > LIST_MAX_LIMIT:
+                raise ApiError(400, ['limit must not be greater than %d' % LIST_MAX_LIMIT])
+            if limit < 0:
+                raise ApiError(400, ['limit must not be less than 0'])
+            limit = int(limit)
+        items = sorted(self.store[kind].values(), key=lambda r: r['createdAt'], reverse=True)
+        return [copy.deepcopy(item) for item in items[:limit]]
+
+    def _dto(self, kind, discriminator_value, create):
+        spec = RESOURCES[kind]
+        dtos = spec['dto']
+        key = spec['discriminator']
+        if key is None:
+            return dtos[None][0 if create else 1]
+        if discriminator_value not in dtos:
+            raise ApiError(400, ['%s must be one of the following values: %s' % (key, ', '.join(sorted(dtos)))])
+        return dtos[discriminator_value][0 if create else 1]
+
+    def _validate(self, dto, body):
+        messages = self.validator.errors(dto, body)
+        if messages:
+            raise ApiError(400, messages)
+
+    def _semantics(self, kind, record):
+        """Checks the real API makes beyond its schemas (see the module docstring)."""
+        if kind == 'credential':
+            for index, gateway in enumerate(record.get('gateways') or []):
+                if gateway.get('inboundEnabled', True):
+                    try:
+                        ipaddress.IPv4Address(u'%s' % gateway.get('ip'))
+                    except ValueError:
+                        raise ApiError(400, "Couldn't validate SIP trunk credential. SIP gateway creation failed. "
+                                            "(gateways.%d.ip: inbound gateways need an IPv4 address)" % index)
+        if kind == 'phone-number':
+            number = record.get('number')
+            if number is not None:
+                if record.get('numberE164CheckEnabled', True):
+                    if not E164_RE.match(number):
+                        raise ApiError(400, ['number must be a valid phone number in the E.164 format (e.g. +14155551234)'])
+                elif not ALNUM_NUMBER_RE.match(number):
+                    raise ApiError(400, ['number must match /^\\+?[a-zA-Z0-9]+$/ regular expression'])
+            cred = record.get('credentialId')
+            if cred is not None and cred not in self.store['credential']:
+                raise ApiError(400, 'Credential %s not found' % cred)
+            assistant = record.get('assistantId')
+            if assistant is not None and assistant not in self.store['assistant']:
+                raise ApiError(400, 'Assistant %s not found' % assistant)
+
+    def _create(self, kind, body):
+        if not isinstance(body, dict):
+            raise ApiError(400, ['request body must be a JSON object'])
+        key = RESOURCES[kind]['discriminator']
+        dto = self._dto(kind, body.get(key) if key else None, create=True)
+        self._validate(dto, body)
+        record = copy.deepcopy(body)
+        self._semantics(kind, record)
+        rid = str(uuid.uuid4())
+        stamp = _now()
+        secret = self._split_secret(kind, record)
+        record.update({'id': rid, 'orgId': ORG_ID, 'createdAt': stamp, 'updatedAt': stamp})
+        if kind == 'phone-number':
+            record['status'] = 'active'
+        if kind == 'assistant':
+            # Server-side defaults the real API adds to what it echoes: they must never look like drift.
+            record.setdefault('firstMessageMode', 'assistant-speaks-first')
+            record['isServerUrlSecretSet'] = False
+        self.store[kind][rid] = record
+        if secret is not None:
+            self.secrets[rid] = secret
+        self._save()
+        return copy.deepcopy(record)
+
+    def _split_secret(self, kind, record):
+        """Removes the write-only password from what is stored for reads; returns it."""
+        if kind != 'credential':
+            return None
+        plan = record.get('outboundAuthenticationPlan')
+        if isinstance(plan, dict) and 'authPassword' in plan:
+            return plan.pop('authPassword')
+        return None
+
+    def _update(self, kind, rid, body):
+        if not isinstance(body, dict):
+            raise ApiError(400, ['request body must be a JSON object'])
+        current = self.store[kind][rid]
+        key = RESOURCES[kind]['discriminator']
+        if key and key in body and body[key] != current.get(key):
+            raise ApiError(400, ['%s must be one of the following values: %s' % (key, current.get(key))])
+        dto = self._dto(kind, current.get(key) if key else None, create=False)
+        self._validate(dto, body)
+        record = copy.deepcopy(current)
+        incoming = copy.deepcopy(body)
+        secret = self._split_secret(kind, incoming)
+        record.update(incoming)
+        self._semantics(kind, record)
+        record['updatedAt'] = _now()
+        self.store[kind][rid] = record
+        if secret is not None:
+            self.secrets[rid] = secret
+        self._save()
+        return copy.deepcopy(record)
+
+    def _delete(self, kind, rid):
+        record = self.store[kind].pop(rid)
+        self.secrets.pop(rid, None)
+        self._save()
+        return record
+
+    def state(self):
+        with self.lock:
+            out = copy.deepcopy(self.store)
+            for rid, secret in self.secrets.items():
+                plan = out['credential'].get(rid, {}).setdefault('outboundAuthenticationPlan', {})
+                plan['authPassword'] = secret
+            return out
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
+    server_version = 'vapi-emulator/1'
+    emulator = None  # set by make_server
+    verbose = False
+
+    def log_message(self, fmt, *args):  # pylint: disable=arguments-differ
+        if self.verbose:
+            sys.stderr.write('%s - %s\n' % (self.address_string(), fmt % args))
+
+    def _send(self, status, payload, headers=None):
+        if isinstance(payload, (bytes, bytearray)):
+            data = bytes(payload)
+            ctype = 'text/plain'
+        elif isinstance(payload, str):
+            data = payload.encode('utf-8')
+            ctype = 'text/plain'
+        else:
+            data = json.dumps(payload).encode('utf-8')
+            ctype = 'application/json; charset=utf-8'
+        self.send_response(status)
+        self.send_header('Content-Type', ctype)
+        self.send_header('Content-Length', str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        if self.command != 'HEAD':
+            try:
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+    def _body(self):
+        length = int(self.headers.get('Content-Length') or 0)
+        raw = self.rfile.read(length) if length else b''
+        if not raw:
+            return None
+        try:
+            return json.loads(raw.decode('utf-8'))
+        except ValueError:
+            raise ApiError(400, 'Unexpected token in JSON body')
+
+    def _dispatch(self):
+        url = urlsplit(self.path)
+        path = url.path.rstrip('/') or '/'
+        query = dict((k, v[-1]) for k, v in parse_qs(url.query, keep_blank_values=True).items())
+        emu = self.emulator
+        if path.startswith('/_emulator'):
+            return self._admin(path, query)
+        body = None
+        status = 500
+        try:
+            body = self._body()
+            if not emu.authorized(self.headers.get('Authorization')):
+                raise ApiError(401, 'Invalid Key. Hot tip, you may be using the private key instead of the public key, or vice versa.')
+            fault = emu.take_fault(self.command, path)
+            if fault and fault.get('delay_s'):
+                time.sleep(float(fault['delay_s']))
+            if fault and fault.get('status'):
+                if fault.get('commit'):
+                    try:
+                        emu.handle(self.command, path, query, body)
+                    except ApiError:
+                        pass
+                status = int(fault['status'])
+                headers = {}
+                if fault.get('retry_after') is not None:
+                    headers['Retry-After'] = str(fault['retry_after'])
+                payload = fault.get('body')
+                if payload is None:
+                    payload = {'message': 'emulated fault', 'error': REASONS.get(status, 'Error'), 'statusCode': status}
+                return self._send(status, payload, headers)
+            status, payload = emu.handle(self.command, path, query, body)
+            return self._send(status, payload)
+        except ApiError as err:
+            status = err.status
+            return self._send(err.status, err.body, err.headers)
+        finally:
+            emu.record(self.command, path, query, status, body)
+
+    def _admin(self, path, query):
+        emu = self.emulator
+        try:
+            if path == '/_emulator/health' and self.command == 'GET':
+                return self._send(200, {'ok': True})
+            if path == '/_emulator/requests':
+                if self.command == 'GET':
+                    with emu.lock:
+                        return self._send(200, list(emu.log))
+                if self.command == 'DELETE':
+                    with emu.lock:
+                        emu.log = []
+                    return self._send(200, [])
+            if path == '/_emulator/reset' and self.command == 'POST':
+                emu.reset()
+                return self._send(200, {'ok': True})
+            if path == '/_emulator/faults':
+                if self.command == 'POST':
+                    return self._send(200, emu.set_faults(self._body()))
+                if self.command == 'GET':
+                    return self._send(200, emu.list_faults())
+                if self.command == 'DELETE':
+                    with emu.lock:
+                        emu.faults = []
+                    return self._send(200, [])
+            if path == '/_emulator/state' and self.command == 'GET':
+                return self._send(200, emu.state())
+            raise ApiError(404, 'Cannot %s %s' % (self.command, path))
+        except ApiError as err:
+            return self._send(err.status, err.body)
+
+    do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _dispatch
+
+
+def make_server(host, port, emulator, verbose=False):
+    handler = type('BoundHandler', (Handler,), {'emulator': emulator, 'verbose': verbose})
+    server = ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    return server
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description='Local emulator of the Vapi REST API (tests and lab).')
+    parser.add_argument('--host', default='127.0.0.1')
+    parser.add_argument('--port', type=int, default=8089, help='0 picks a free port (printed on start)')
+    parser.add_argument('--api-key', default=os.environ.get('VAPI_EMULATOR_API_KEY'),
+                        help='the bearer key clients must send (or VAPI_EMULATOR_API_KEY)')
+    parser.add_argument('--state-file', help='keep resources in this JSON file across restarts')
+    parser.add_argument('--verbose', action='store_true', help='log every request to stderr')
+    args = parser.parse_args(argv)
+    if not args.api_key:
+        parser.error('--api-key (or VAPI_EMULATOR_API_KEY) is required')
+    emulator = Emulator(args.api_key, state_file=args.state_file)
+    server = make_server(args.host, args.port, emulator, verbose=args.verbose)
+    sys.stdout.write('vapi-emulator listening on http://%s:%d\n' % server.server_address[:2])
+    sys.stdout.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
