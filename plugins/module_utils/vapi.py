@@ -319,7 +319,9 @@ def is_ipv4(value):
 
 
 def is_hostname(value):
-    return bool(HOSTNAME_RE.match(value or ''))
+    """A DNS name; an all-numeric last label (300.1.1.1) is a broken address, not a name."""
+    value = (value or '').rstrip('.')
+    return bool(HOSTNAME_RE.match(value)) and not value.rsplit('.', 1)[-1].isdigit()
 
 
 # ---- comparison and presentation ----

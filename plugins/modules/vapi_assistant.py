@@ -18,7 +18,7 @@ description:
     when several assistants share the name the module fails and lists their ids unless O(id) is set.
   - Only what you set is compared, key by key inside O(model), O(voice), O(transcriber),
     O(server) and O(metadata); defaults the server fills in never count as drift. Lists (for
-    example O(model.messages)) are compared whole.
+    example the C(messages) of O(model)) are compared whole.
   - An update sends only the top-level properties that differ, each laid over what Vapi holds,
     so settings made elsewhere (for example in the dashboard) inside those objects are kept.
 author:

@@ -13,7 +13,7 @@ module: vapi_phone_number
 short_description: Manage a Vapi "bring your own" phone number
 version_added: 1.0.0
 description:
-  - Creates, updates or deletes a Vapi phone number of provider C(byo-phone-number): a DID of your
+  - Creates, updates or deletes a Vapi phone number of provider C(byo-phone-number), that is a DID of your
     carrier that reaches Vapi over your own SIP trunk (see M(byom.telephony.vapi_sip_trunk)).
   - The number is found by O(id), or else by O(number). When several Vapi numbers carry the same
     number the module fails and lists their ids unless O(id) is set.
@@ -104,7 +104,7 @@ options:
   fallback_destination:
     description:
       - Where a call goes when no assistant answers it, with Vapi's own keys, for example
-        C({type: number, number: "+14155550199"}) or C({type: sip, sipUri: "sip:desk@pbx.example.com"}).
+        C(type=number) with C(number=+14155550199), or C(type=sip) with C(sipUri=sip:desk@pbx.example.com).
       - Replaced as a whole when it differs.
     type: dict
 '''

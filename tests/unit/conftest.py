@@ -1,0 +1,116 @@
+# -*- coding: utf-8 -*-
+# Copyright: byom.telephony contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Shared fixtures: run a module in-process with scripted HTTP (responses), and the DTO validator."""
+from __future__ import absolute_import, division, print_function
+
+import json
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
+# ansible_collections.byom.telephony resolves through the repository's .collections symlink.
+for extra in (os.path.join(ROOT, '.collections'), os.path.join(ROOT, 'tests', 'vapi_emulator')):
+    if extra not in sys.path:
+        sys.path.insert(0, extra)
+
+import responses  # noqa: E402
+from responses.registries import OrderedRegistry  # noqa: E402
+from ansible.module_utils import basic  # noqa: E402
+from ansible.module_utils.testing import patch_module_args  # noqa: E402
+
+from ansible_collections.byom.telephony.plugins.module_utils import vapi as vapi_utils  # noqa: E402
+
+API = 'https://api.vapi.ai'
+KEY = 'unit-test-key-123'
+
+
+class ModuleExit(Exception):
+    def __init__(self, result):
+        super(ModuleExit, self).__init__(result)
+        self.result = result
+
+
+class ModuleFail(Exception):
+    def __init__(self, result):
+        super(ModuleFail, self).__init__(result.get('msg'))
+        self.result = result
+
+
+def _exit_json(self, **kwargs):
+    kwargs.setdefault('changed', False)
+    kwargs['warnings'] = list(self._warnings) if hasattr(self, '_warnings') else []
+    raise ModuleExit(kwargs)
+
+
+def _fail_json(self, msg, **kwargs):
+    kwargs['msg'] = msg
+    kwargs['failed'] = True
+    raise ModuleFail(kwargs)
+
+
+@pytest.fixture(autouse=True)
+def no_backoff(monkeypatch):
+    """Retries without waiting (responses never sleeps; the POST recovery loop would)."""
+    monkeypatch.setattr(vapi_utils, 'BACKOFF_FACTOR', 0.0)
+    monkeypatch.setattr(vapi_utils, 'BACKOFF_JITTER', 0.0)
+    monkeypatch.delenv('VAPI_API_KEY', raising=False)
+    monkeypatch.delenv('VAPI_API_URL', raising=False)
+
+
+@pytest.fixture
+def api():
+    """Every HTTP call scripted, in order; a call not scripted, or one scripted and not made, fails the test."""
+    with responses.RequestsMock(assert_all_requests_are_fired=True, registry=OrderedRegistry) as mock:
+        yield mock
+
+
+@pytest.fixture
+def run_module(monkeypatch):
+    """run_module(main, args, check=False, diff=False) -> result dict; raises ModuleFail on fail_json."""
+    monkeypatch.setattr(basic.AnsibleModule, 'exit_json', _exit_json)
+    monkeypatch.setattr(basic.AnsibleModule, 'fail_json', _fail_json)
+
+    def run(main, args, check=False, diff=False, fails=False):
+        full = dict(args)
+        full.setdefault('api_key', KEY)
+        if full['api_key'] is None:
+            del full['api_key']  # left to the VAPI_API_KEY fallback
+        full['_ansible_check_mode'] = check
+        full['_ansible_diff'] = diff
+        with patch_module_args(full):
+            try:
+                main()
+            except ModuleExit as done:
+                if fails:
+                    raise AssertionError('expected a failure, got %r' % (done.result,))
+                return done.result
+            except ModuleFail as failed:
+                if not fails:
+                    raise AssertionError('module failed: %s' % failed.result.get('msg'))
+                return failed.result
+        raise AssertionError('the module returned without exit_json or fail_json')
+    return run
+
+
+@pytest.fixture
+def sent():
+    """sent(api, method=None) -> [(method, path, JSON body)] of every request the module made."""
+    def collect(api_mock, method=None):
+        out = []
+        for call in api_mock.calls:
+            req = call.request
+            if method and req.method != method:
+                continue
+            body = json.loads(req.body) if req.body else None
+            out.append((req.method, req.path_url.split('?')[0], body))
+        return out
+    return collect
+
+
+@pytest.fixture(scope='session')
+def dto():
+    import server  # tests/vapi_emulator/server.py
+    return server.DtoValidator()

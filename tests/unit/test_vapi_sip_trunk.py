@@ -1,0 +1,222 @@
+# -*- coding: utf-8 -*-
+# Copyright: byom.telephony contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""vapi_sip_trunk with every HTTP call scripted."""
+from __future__ import absolute_import, division, print_function
+
+import copy
+import json
+
+import pytest
+import responses
+
+from ansible_collections.byom.telephony.plugins.modules import vapi_sip_trunk
+
+API = 'https://api.vapi.ai'
+TRUNK_ID = '3fa85f64-5717-4562-b3fc-2c963f66afa6'
+PASSWORD = 'pw-secret-1'
+# What the API echoes: only what was sent, no defaults filled in, never the password.
+EXISTING = {
+    'id': TRUNK_ID, 'orgId': 'org-1', 'createdAt': '2026-01-01T00:00:00.000Z', 'updatedAt': '2026-01-01T00:00:00.000Z',
+    'provider': 'byo-sip-trunk', 'name': 'edge',
+    'gateways': [{'ip': '203.0.113.10', 'inboundEnabled': True}],
+    'outboundAuthenticationPlan': {'authUsername': 'vapi'},
+}
+OTHER_CREDENTIAL = {'id': 'c0ffee00-0000-4000-8000-000000000001', 'provider': 'openai', 'name': 'edge'}
+ARGS = dict(name='edge', gateways=[{'ip': '203.0.113.10'}], outbound_auth_username='vapi', outbound_auth_password=PASSWORD)
+MODES = {
+    'normal': dict(check=False, diff=False),
+    'check': dict(check=True, diff=False),
+    'diff': dict(check=False, diff=True),
+    'check+diff': dict(check=True, diff=True),
+}
+FULL_GATEWAY = {'ip': '203.0.113.10', 'port': 5060, 'netmask': 32, 'inboundEnabled': True, 'outboundEnabled': True,
+                'outboundProtocol': 'udp', 'optionsPingEnabled': False}
+
+
+def listing(api, items):
+    api.add(responses.GET, API + '/credential', json=items)
+
+
+def assert_no_secret(result):
+    assert PASSWORD not in json.dumps(result)
+
+
+@pytest.mark.parametrize('mode', sorted(MODES))
+def test_create(api, run_module, sent, mode):
+    listing(api, [OTHER_CREDENTIAL])
+    created = dict(copy.deepcopy(EXISTING), gateways=[FULL_GATEWAY])
+    if not MODES[mode]['check']:
+        api.add(responses.POST, API + '/credential', status=201, json=created)
+    result = run_module(vapi_sip_trunk.main, ARGS, **MODES[mode])
+    assert result['changed'] is True
+    if MODES[mode]['check']:
+        assert [call[0] for call in sent(api)] == ['GET']
+        assert result['id'] is None
+    else:
+        method, path, body = sent(api, 'POST')[0]
+        assert body == {'provider': 'byo-sip-trunk', 'name': 'edge', 'gateways': [FULL_GATEWAY],
+                        'outboundAuthenticationPlan': {'authUsername': 'vapi', 'authPassword': PASSWORD}}
+        assert result['id'] == TRUNK_ID
+    # check mode predicts what the API answers: no password, same gateways
+    assert result['credential']['gateways'] == [FULL_GATEWAY]
+    assert 'authPassword' not in result['credential']['outboundAuthenticationPlan']
+    if MODES[mode]['diff']:
+        assert result['diff']['before'] == {}
+        assert result['diff']['after']['outboundAuthenticationPlan']['authPassword'] == '********'
+    else:
+        assert 'diff' not in result
+    assert_no_secret(result)
+
+
+@pytest.mark.parametrize('mode', sorted(MODES))
+def test_noop_when_only_defaults_differ(api, run_module, sent, mode):
+    listing(api, [EXISTING])
+    result = run_module(vapi_sip_trunk.main, ARGS, **MODES[mode])
+    assert result['changed'] is False
+    assert [call[0] for call in sent(api)] == ['GET']
+    assert result['id'] == TRUNK_ID
+    if MODES[mode]['diff']:
+        assert result['diff']['before'] == result['diff']['after']
+    assert_no_secret(result)
+
+
+@pytest.mark.parametrize('mode', sorted(MODES))
+def test_update_sends_one_patch_with_only_what_differs(api, run_module, sent, mode):
+    listing(api, [EXISTING])
+    args = dict(ARGS, gateways=[{'ip': '203.0.113.10', 'port': 5080, 'outbound_protocol': 'tcp'}], tech_prefix='99')
+    new_gateway = dict(FULL_GATEWAY, port=5080, outboundProtocol='tcp')
+    updated = dict(copy.deepcopy(EXISTING), gateways=[new_gateway], techPrefix='99')
+    if not MODES[mode]['check']:
+        api.add(responses.PATCH, API + '/credential/' + TRUNK_ID, json=updated)
+    result = run_module(vapi_sip_trunk.main, args, **MODES[mode])
+    assert result['changed'] is True
+    patches = sent(api, 'PATCH')
+    if MODES[mode]['check']:
+        assert patches == []
+    else:
+        assert patches == [('PATCH', '/credential/' + TRUNK_ID, {'gateways': [new_gateway], 'techPrefix': '99'})]
+    assert result['credential']['gateways'] == [new_gateway]
+    assert result['credential']['techPrefix'] == '99'
+    if MODES[mode]['diff']:
+        assert result['diff']['before']['gateways'] == [{'ip': '203.0.113.10', 'inboundEnabled': True}]
+        assert result['diff']['after']['gateways'] == [new_gateway]
+    assert_no_secret(result)
+
+
+@pytest.mark.parametrize('mode', sorted(MODES))
+def test_delete(api, run_module, sent, mode):
+    listing(api, [EXISTING])
+    if not MODES[mode]['check']:
+        api.add(responses.DELETE, API + '/credential/' + TRUNK_ID, json=EXISTING)
+    result = run_module(vapi_sip_trunk.main, dict(name='edge', state='absent'), **MODES[mode])
+    assert result['changed'] is True
+    assert [call[0] for call in sent(api)] == (['GET'] if MODES[mode]['check'] else ['GET', 'DELETE'])
+    if MODES[mode]['diff']:
+        assert result['diff']['before']['name'] == 'edge'
+        assert result['diff']['after'] == {}
+
+
+def test_absent_when_missing_is_a_noop(api, run_module, sent):
+    listing(api, [])
+    result = run_module(vapi_sip_trunk.main, dict(name='edge', state='absent'))
+    assert result['changed'] is False
+
+
+def test_duplicate_names_fail_and_list_the_ids(api, run_module):
+    twin = dict(copy.deepcopy(EXISTING), id='11111111-2222-4333-8444-555555555555')
+    listing(api, [EXISTING, twin])
+    result = run_module(vapi_sip_trunk.main, ARGS, fails=True)
+    assert '2 Vapi SIP trunk credentials match' in result['msg']
+    assert TRUNK_ID in result['msg'] and twin['id'] in result['msg']
+
+
+def test_id_disambiguates_without_listing(api, run_module, sent):
+    api.add(responses.GET, API + '/credential/' + TRUNK_ID, json=EXISTING)
+    result = run_module(vapi_sip_trunk.main, dict(ARGS, id=TRUNK_ID))
+    assert result['changed'] is False
+    assert sent(api) == [('GET', '/credential/' + TRUNK_ID, None)]
+
+
+def test_unknown_id_fails_for_present(api, run_module):
+    api.add(responses.GET, API + '/credential/' + TRUNK_ID, status=404, json={'message': 'Not Found'})
+    result = run_module(vapi_sip_trunk.main, dict(ARGS, id=TRUNK_ID), fails=True)
+    assert 'no Vapi credential with id ' + TRUNK_ID in result['msg']
+
+
+def test_update_password_always_sends_the_complete_plan(api, run_module, sent):
+    listing(api, [EXISTING])
+    api.add(responses.PATCH, API + '/credential/' + TRUNK_ID, json=EXISTING)
+    result = run_module(vapi_sip_trunk.main, dict(ARGS, update_password='always'))
+    assert result['changed'] is True
+    assert sent(api, 'PATCH')[0][2] == {'outboundAuthenticationPlan': {'authUsername': 'vapi', 'authPassword': PASSWORD}}
+    assert_no_secret(result)
+
+
+def test_username_change_resends_the_password(api, run_module, sent):
+    listing(api, [EXISTING])
+    api.add(responses.PATCH, API + '/credential/' + TRUNK_ID, json=EXISTING)
+    run_module(vapi_sip_trunk.main, dict(ARGS, outbound_auth_username='vapi2',
+                                         sip_register_plan={'realm': 'pbx.example.com'}))
+    assert sent(api, 'PATCH')[0][2] == {'outboundAuthenticationPlan': {
+        'authUsername': 'vapi2', 'authPassword': PASSWORD, 'sipRegisterPlan': {'realm': 'pbx.example.com'}}}
+
+
+def test_leading_plus_false_matches_a_missing_field(api, run_module):
+    listing(api, [EXISTING])
+    assert run_module(vapi_sip_trunk.main, dict(ARGS, outbound_leading_plus_enabled=False))['changed'] is False
+
+
+def test_rename_by_id(api, run_module, sent):
+    api.add(responses.GET, API + '/credential/' + TRUNK_ID, json=EXISTING)
+    api.add(responses.PATCH, API + '/credential/' + TRUNK_ID, json=dict(EXISTING, name='edge-2'))
+    result = run_module(vapi_sip_trunk.main, dict(ARGS, id=TRUNK_ID, name='edge-2'))
+    assert result['changed'] is True
+    assert sent(api, 'PATCH')[0][2] == {'name': 'edge-2'}
+
+
+@pytest.mark.parametrize('args, field', [
+    (dict(ARGS, name='x' * 41), 'name'),
+    (dict(ARGS, id='not-a-uuid'), 'id'),
+    (dict(ARGS, gateways=[{'ip': 'sip.example.com'}]), 'gateways[0].ip'),
+    (dict(ARGS, gateways=[{'ip': '300.1.1.1', 'inbound_enabled': False}]), 'gateways[0].ip'),
+    (dict(ARGS, gateways=[{'ip': '203.0.113.10', 'netmask': 20}]), 'gateways[0].netmask'),
+    (dict(ARGS, gateways=[{'ip': '203.0.113.10', 'port': 70000}]), 'gateways[0].port'),
+    (dict(ARGS, gateways=[]), 'gateways'),
+    (dict(ARGS, outbound_auth_password=None, update_password='always'), 'update_password'),
+])
+def test_bad_input_fails_before_any_http_call(api, run_module, args, field):
+    result = run_module(vapi_sip_trunk.main, args, fails=True)
+    assert result['msg'].startswith(field), result['msg']
+    assert len(api.calls) == 0
+
+
+def test_bad_enum_is_refused_by_the_argument_spec(api, run_module):
+    result = run_module(vapi_sip_trunk.main, dict(ARGS, gateways=[{'ip': '203.0.113.10', 'outbound_protocol': 'sctp'}]),
+                        fails=True)
+    assert 'outbound_protocol' in result['msg'] and 'sctp' in result['msg']
+    assert len(api.calls) == 0
+
+
+def test_outbound_only_gateway_may_be_a_hostname(api, run_module, sent):
+    listing(api, [])
+    api.add(responses.POST, API + '/credential', status=201, json=EXISTING)
+    run_module(vapi_sip_trunk.main, dict(ARGS, gateways=[{'ip': 'sip.example.com', 'inbound_enabled': False}]))
+    assert sent(api, 'POST')[0][2]['gateways'][0]['ip'] == 'sip.example.com'
+
+
+def test_api_error_is_reported_with_status(api, run_module):
+    api.add(responses.GET, API + '/credential', status=401, json={'message': 'Invalid Key.', 'error': 'Unauthorized'})
+    result = run_module(vapi_sip_trunk.main, ARGS, fails=True)
+    assert result['status'] == 401
+    assert 'HTTP 401' in result['msg'] and "region 'us'" in result['msg']
+    assert PASSWORD not in result['msg']
+
+
+def test_api_key_from_the_environment(api, run_module, monkeypatch):
+    monkeypatch.setenv('VAPI_API_KEY', 'env-key-456')
+    api.add(responses.GET, API + '/credential', json=[EXISTING],
+            match=[responses.matchers.header_matcher({'Authorization': 'Bearer env-key-456'})])
+    args = dict(ARGS)
+    result = run_module(vapi_sip_trunk.main, dict(args, api_key=None))
+    assert result['changed'] is False
