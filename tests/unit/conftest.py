@@ -20,6 +20,7 @@ import responses  # noqa: E402
 from responses.registries import OrderedRegistry  # noqa: E402
 from ansible.module_utils import basic  # noqa: E402
 from ansible.module_utils.testing import patch_module_args  # noqa: E402
+from ansible.module_utils.common.warnings import get_warning_messages  # noqa: E402
 
 from ansible_collections.byom.telephony.plugins.module_utils import vapi as vapi_utils  # noqa: E402
 
@@ -41,7 +42,7 @@ class ModuleFail(Exception):
 
 def _exit_json(self, **kwargs):
     kwargs.setdefault('changed', False)
-    kwargs['warnings'] = list(self._warnings) if hasattr(self, '_warnings') else []
+    kwargs['warnings'] = list(get_warning_messages())
     raise ModuleExit(kwargs)
 
 
@@ -49,6 +50,14 @@ def _fail_json(self, msg, **kwargs):
     kwargs['msg'] = msg
     kwargs['failed'] = True
     raise ModuleFail(kwargs)
+
+
+@pytest.fixture(autouse=True)
+def fresh_warnings():
+    """Module warnings are process-global; each test starts without any."""
+    from ansible.module_utils.common import warnings as module_warnings
+    module_warnings._global_warnings.clear()  # pylint: disable=protected-access
+    yield
 
 
 @pytest.fixture(autouse=True)

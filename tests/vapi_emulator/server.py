@@ -536,6 +536,9 @@ class Emulator(object):
 class Handler(BaseHTTPRequestHandler):
     protocol_version = 'HTTP/1.1'
     server_version = 'vapi-emulator/1'
+    # Headers and body go out in two writes; without TCP_NODELAY each keep-alive answer waits
+    # for the client's delayed ACK (~40 ms).
+    disable_nagle_algorithm = True
     emulator = None  # set by make_server
     verbose = False
 

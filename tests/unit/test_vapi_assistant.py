@@ -1,0 +1,224 @@
+# -*- coding: utf-8 -*-
+# Copyright: byom.telephony contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""vapi_assistant with every HTTP call scripted."""
+from __future__ import absolute_import, division, print_function
+
+import copy
+import json
+
+import pytest
+import responses
+
+from ansible_collections.byom.telephony.plugins.modules import vapi_assistant
+
+API = 'https://api.vapi.ai'
+AID = '1b4e28ba-2fa1-41d2-883f-0016d3cca427'
+SECRET = 'hook-secret-xyz'
+MODEL = {'provider': 'openai', 'model': 'gpt-4o', 'temperature': 0.3, 'maxTokens': 300,
+         'messages': [{'role': 'system', 'content': 'Be brief.'}]}
+ARGS = dict(name='receptionist', first_message='Hello', model=MODEL,
+            voice={'provider': '11labs', 'voiceId': 'burt'},
+            transcriber={'provider': 'deepgram', 'model': 'nova-3', 'language': 'en'},
+            server={'url': 'https://hooks.example.com/vapi', 'secret': SECRET},
+            metadata={'managed_by': 'ansible'})
+# As the API holds it: what was sent plus server-side defaults and bookkeeping.
+EXISTING = {
+    'id': AID, 'orgId': 'org-1', 'createdAt': '2026-01-01T00:00:00.000Z', 'updatedAt': '2026-01-01T00:00:00.000Z',
+    'name': 'receptionist', 'firstMessage': 'Hello', 'firstMessageMode': 'assistant-speaks-first',
+    'isServerUrlSecretSet': False,
+    'model': dict(MODEL, toolIds=[], emotionRecognitionEnabled=False),
+    'voice': {'provider': '11labs', 'voiceId': 'burt', 'chunkPlan': {'enabled': True}},
+    'transcriber': {'provider': 'deepgram', 'model': 'nova-3', 'language': 'en', 'smartFormat': True},
+    'server': {'url': 'https://hooks.example.com/vapi', 'headers': {'X-Vapi-Secret': SECRET}, 'timeoutSeconds': 20},
+    'metadata': {'managed_by': 'ansible', 'owner': 'dashboard-user'},
+}
+MODES = {
+    'normal': dict(check=False, diff=False),
+    'check': dict(check=True, diff=False),
+    'diff': dict(check=False, diff=True),
+    'check+diff': dict(check=True, diff=True),
+}
+
+
+def listing(api, items):
+    api.add(responses.GET, API + '/assistant', json=items)
+
+
+def methods(sent, api):
+    return [call[0] for call in sent(api)]
+
+
+def assert_no_secret(result):
+    assert SECRET not in json.dumps(result)
+
+
+@pytest.mark.parametrize('mode', sorted(MODES))
+def test_create(api, run_module, sent, mode):
+    listing(api, [])
+    if not MODES[mode]['check']:
+        api.add(responses.POST, API + '/assistant', status=201, json=EXISTING)
+    result = run_module(vapi_assistant.main, ARGS, **MODES[mode])
+    assert result['changed'] is True
+    if MODES[mode]['check']:
+        assert methods(sent, api) == ['GET']
+        assert result['id'] is None
+        assert result['assistant']['firstMessage'] == 'Hello'
+    else:
+        body = sent(api, 'POST')[0][2]
+        assert body == {'name': 'receptionist', 'firstMessage': 'Hello', 'model': MODEL,
+                        'voice': ARGS['voice'], 'transcriber': ARGS['transcriber'],
+                        'server': {'url': 'https://hooks.example.com/vapi', 'headers': {'X-Vapi-Secret': SECRET}},
+                        'metadata': {'managed_by': 'ansible'}}
+        assert result['id'] == AID
+    assert result['assistant']['server']['headers']['X-Vapi-Secret'] == '********'
+    if MODES[mode]['diff']:
+        assert result['diff']['before'] == {}
+        assert result['diff']['after']['name'] == 'receptionist'
+    assert_no_secret(result)
+
+
+@pytest.mark.parametrize('mode', sorted(MODES))
+def test_server_side_defaults_are_not_drift(api, run_module, sent, mode):
+    listing(api, [EXISTING])
+    result = run_module(vapi_assistant.main, ARGS, **MODES[mode])
+    assert result['changed'] is False
+    assert methods(sent, api) == ['GET']
+    assert_no_secret(result)
+
+
+@pytest.mark.parametrize('mode', sorted(MODES))
+def test_update_one_patch_keeps_what_others_set(api, run_module, sent, mode):
+    listing(api, [EXISTING])
+    args = dict(ARGS, first_message='Hi there', model=dict(MODEL, model='gpt-4o-mini'))
+    if not MODES[mode]['check']:
+        api.add(responses.PATCH, API + '/assistant/' + AID, json=EXISTING)
+    result = run_module(vapi_assistant.main, args, **MODES[mode])
+    assert result['changed'] is True
+    expected_model = dict(EXISTING['model'], model='gpt-4o-mini')
+    if MODES[mode]['check']:
+        assert methods(sent, api) == ['GET']
+    else:
+        assert sent(api, 'PATCH') == [('PATCH', '/assistant/' + AID, {'firstMessage': 'Hi there', 'model': expected_model})]
+    if MODES[mode]['diff']:
+        assert result['diff']['before']['firstMessage'] == 'Hello'
+        assert result['diff']['after']['firstMessage'] == 'Hi there'
+        assert result['diff']['after']['model']['model'] == 'gpt-4o-mini'
+        assert result['diff']['after']['server']['headers']['X-Vapi-Secret'] == '********'
+    assert_no_secret(result)
+
+
+def test_lists_are_compared_whole(api, run_module, sent):
+    listing(api, [EXISTING])
+    api.add(responses.PATCH, API + '/assistant/' + AID, json=EXISTING)
+    messages = [{'role': 'system', 'content': 'Be brief.'}, {'role': 'assistant', 'content': 'Welcome.'}]
+    run_module(vapi_assistant.main, dict(ARGS, model=dict(MODEL, messages=messages)))
+    assert sent(api, 'PATCH')[0][2]['model']['messages'] == messages
+
+
+def test_metadata_only_given_keys(api, run_module, sent):
+    listing(api, [EXISTING])
+    api.add(responses.PATCH, API + '/assistant/' + AID, json=EXISTING)
+    run_module(vapi_assistant.main, dict(name='receptionist', metadata={'env': 'lab'}))
+    assert sent(api, 'PATCH')[0][2] == {'metadata': {'managed_by': 'ansible', 'owner': 'dashboard-user', 'env': 'lab'}}
+
+
+def test_secret_change_is_detected_and_masked(api, run_module, sent):
+    listing(api, [EXISTING])
+    api.add(responses.PATCH, API + '/assistant/' + AID, json=EXISTING)
+    result = run_module(vapi_assistant.main, dict(name='receptionist', server={'url': 'https://hooks.example.com/vapi',
+                                                                               'secret': 'rotated-secret-2'}), diff=True)
+    assert result['changed'] is True
+    assert sent(api, 'PATCH')[0][2]['server']['headers']['X-Vapi-Secret'] == 'rotated-secret-2'
+    assert 'rotated-secret-2' not in json.dumps(result)
+
+
+@pytest.mark.parametrize('mode', sorted(MODES))
+def test_delete(api, run_module, sent, mode):
+    listing(api, [EXISTING])
+    if not MODES[mode]['check']:
+        api.add(responses.DELETE, API + '/assistant/' + AID, json=EXISTING)
+    result = run_module(vapi_assistant.main, dict(name='receptionist', state='absent'), **MODES[mode])
+    assert result['changed'] is True
+    assert methods(sent, api) == (['GET'] if MODES[mode]['check'] else ['GET', 'DELETE'])
+    if MODES[mode]['diff']:
+        assert result['diff']['after'] == {}
+    assert_no_secret(result)
+
+
+def test_pinned_assistant_is_a_clear_error(api, run_module):
+    listing(api, [EXISTING])
+    api.add(responses.DELETE, API + '/assistant/' + AID, status=409,
+            json={'error': 'assistant_pinned', 'message': 'Assistant is pinned by a squad.'})
+    result = run_module(vapi_assistant.main, dict(name='receptionist', state='absent'), fails=True)
+    assert result['status'] == 409
+    assert 'pinned' in result['msg'] and AID in result['msg'] and 'Assistant is pinned by a squad.' in result['msg']
+
+
+def test_duplicates_fail_unless_id(api, run_module, sent):
+    twin = dict(copy.deepcopy(EXISTING), id='22222222-2222-4222-8222-222222222222')
+    listing(api, [EXISTING, twin])
+    result = run_module(vapi_assistant.main, ARGS, fails=True)
+    assert 'ids: ' in result['msg'] and twin['id'] in result['msg']
+
+
+def test_by_id(api, run_module, sent):
+    api.add(responses.GET, API + '/assistant/' + AID, json=EXISTING)
+    result = run_module(vapi_assistant.main, dict(ARGS, id=AID))
+    assert result['changed'] is False
+    assert methods(sent, api) == ['GET']
+
+
+@pytest.mark.parametrize('args, field', [
+    (dict(ARGS, name='n' * 41), 'name'),
+    (dict(ARGS, id='123'), 'id'),
+    (dict(ARGS, model={'provider': 'openai'}), 'model.model'),
+    (dict(ARGS, model=dict(MODEL, temperature=3)), 'model.temperature'),
+    (dict(ARGS, model=dict(MODEL, maxTokens=10)), 'model.maxTokens'),
+    (dict(ARGS, model=dict(MODEL, messages=[{'role': 'narrator', 'content': 'x'}])), 'model.messages[0].role'),
+    (dict(ARGS, voice={'provider': '11labs'}), 'voice.voiceId'),
+    (dict(ARGS, transcriber={'model': 'nova-3'}), 'transcriber.provider'),
+    (dict(ARGS, server={'url': 'ftp://x'}), 'server.url'),
+    (dict(ARGS, server={'url': 'https://x', 'timeout_seconds': 0}), 'server.timeout_seconds'),
+])
+def test_bad_input_fails_before_any_http_call(api, run_module, args, field):
+    result = run_module(vapi_assistant.main, args, fails=True)
+    assert result['msg'].startswith(field), result['msg']
+    assert len(api.calls) == 0
+
+
+def test_429_then_success(api, run_module, sent):
+    api.add(responses.GET, API + '/assistant', status=429, headers={'Retry-After': '0'}, json={'message': 'slow down'})
+    listing(api, [EXISTING])
+    assert run_module(vapi_assistant.main, ARGS)['changed'] is False
+    assert methods(sent, api) == ['GET', 'GET']
+
+
+def test_5xx_exhausted_fails_with_the_last_status(api, run_module):
+    for _attempt in range(3):
+        api.add(responses.GET, API + '/assistant', status=502, json={'message': 'bad gateway'})
+    result = run_module(vapi_assistant.main, dict(ARGS, retries=2), fails=True)
+    assert result['status'] == 502 and 'gave up after 2 retries' in result['msg']
+
+
+def test_malformed_json_fails_clearly(api, run_module):
+    api.add(responses.GET, API + '/assistant', body='{"truncated": ', status=200)
+    result = run_module(vapi_assistant.main, ARGS, fails=True)
+    assert 'not JSON' in result['msg']
+
+
+def test_timeout_fails_clearly(api, run_module):
+    import requests
+    api.add(responses.GET, API + '/assistant', body=requests.exceptions.ConnectTimeout('connect timed out'))
+    result = run_module(vapi_assistant.main, dict(ARGS, timeout=3), fails=True)
+    assert 'no answer within 3s' in result['msg']
+
+
+def test_ambiguous_create_adopts_instead_of_duplicating(api, run_module, sent):
+    listing(api, [])
+    api.add(responses.POST, API + '/assistant', status=504, json={'message': 'gateway timeout'})
+    listing(api, [EXISTING])
+    result = run_module(vapi_assistant.main, ARGS)
+    assert result['changed'] is True and result['id'] == AID
+    assert methods(sent, api) == ['GET', 'POST', 'GET']
+    assert any('adopted id ' + AID in w for w in result['warnings'])
