@@ -140,6 +140,84 @@ lab_did() {
     || true
 }
 
+vapi_uas_scenario() {
+  cat <<'XML'
+<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<!-- Lab stand-in for Vapi's SIP side: SIPp's built-in "uas" answering with PCMA (payload 8)
+     instead of PCMU, so the carrier leg (uac_pcap plays PCMA) and this leg share a codec and
+     Asterisk bridges RTP without transcoding. Run with -rtp_echo: media is sent back. -->
+<scenario name="Vapi stand-in UAS (PCMA, rtp_echo)">
+  <recv request="INVITE" crlf="true">
+  </recv>
+
+  <send>
+    <![CDATA[
+
+      SIP/2.0 180 Ringing
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+      Content-Length: 0
+
+    ]]>
+  </send>
+
+  <send retrans="500">
+    <![CDATA[
+
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 8 101
+      a=rtpmap:8 PCMA/8000
+      a=rtpmap:101 telephone-event/8000
+      a=fmtp:101 0-16
+
+    ]]>
+  </send>
+
+  <recv request="ACK" optional="true" rtd="true" crlf="true">
+  </recv>
+
+  <recv request="BYE">
+  </recv>
+
+  <send>
+    <![CDATA[
+
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+      Content-Length: 0
+
+    ]]>
+  </send>
+
+  <timewait milliseconds="2000"/>
+</scenario>
+XML
+}
+
 # Carrier stand-in (127.0.0.3, uac_pcap: PCMA + RFC 2833) -> Asterisk :5060 -> Vapi stand-in
 # (SIPp UAS on 127.0.0.2:5070 echoing RTP). RTP is counted on Asterisk's RTP ports from the
 # container's network namespace, per direction.
@@ -154,7 +232,8 @@ demo_call() {
   local work="$lab_dir/call" pid
   rm -rf "$work"; mkdir -p "$work"
   docker exec "$container" sh -c 'rm -rf /tmp/byom-call && mkdir -p /tmp/byom-call && ln -s /usr/share/sip-tester /tmp/byom-call/pcap'
-  docker cp inventories/lab/files/sipp/vapi_uas.xml "$container":/tmp/byom-call/vapi_uas.xml >/dev/null
+  vapi_uas_scenario >"$work/vapi_uas.xml"
+  docker cp "$work/vapi_uas.xml" "$container":/tmp/byom-call/vapi_uas.xml >/dev/null
   pid=$(docker inspect -f '{{.State.Pid}}' "$container")
 
   docker exec -d -w /tmp/byom-call "$container" sh -c \
