@@ -1,0 +1,161 @@
+"""Asterisk 22 (Debian sid package) as the Vapi SIP edge, exercised with SIPp on loopback."""
+import re
+import time
+
+import pytest
+
+from sipp_lab import (VAPI_PASS, VAPI_USER, Uas, cli, invites_received, responses, uac,
+                      wait_background)
+
+DID = "+15551230001"
+NATIONAL = "+12125550123"
+AUTH = f"-au {VAPI_USER} -ap {VAPI_PASS}"
+
+
+def _channelstats(host):
+    """{channel prefix: (rx count, tx count)} from `pjsip show channelstats`."""
+    stats = {}
+    for line in cli(host, "pjsip show channelstats").splitlines():
+        m = re.match(r"\s*\S+\s+(\S+)-[0-9a-f]+\s+\S+\s+\S+\s+(\d+)\s+\d+\s+\d+\s+\S+\s+(\d+)", line)
+        if m:
+            stats[m.group(1)] = (int(m.group(2)), int(m.group(3)))
+    return stats
+
+
+def test_versions_and_modules(host):
+    assert re.search(r"Asterisk 22\.", cli(host, "core show version"))
+    assert re.search(r"res_pjsip\.so\s.*Running", cli(host, "module show like res_pjsip.so"))
+
+
+def test_7_chan_sip_not_loaded(host):
+    assert re.search(r"^0 modules loaded", cli(host, "module show like chan_sip"), re.M)
+    assert "noload => chan_sip.so" in host.file("/etc/asterisk/modules.conf").content_string
+
+
+def test_secret_files_are_not_world_readable(host):
+    for name in ("pjsip.conf", "extensions.conf"):
+        f = host.file(f"/etc/asterisk/{name}")
+        assert f.mode == 0o640, name
+        assert f.group == "asterisk"
+    assert VAPI_PASS not in host.run("ls -l /etc/asterisk; ps axww").stdout
+
+
+def test_default_context_is_empty_and_no_anonymous(host):
+    out = cli(host, "dialplan show default")
+    assert "created by 'pbx_config'" in out
+    assert not re.search(r"^\s+'", out, re.M), out
+    assert "anonymous" not in cli(host, "pjsip show endpoints")
+    assert re.search(r"^0 modules loaded", cli(host, "module show like res_pjsip_endpoint_identifier_anonymous"), re.M)
+
+
+def test_listens_only_where_intended(host):
+    listening = host.run("ss -Hlnptu").stdout
+    assert re.search(r"0\.0\.0\.0:5060\b", listening)
+    for port in (5038, 8088, 4569, 2000):
+        assert not re.search(rf":{port}\b.*asterisk", listening), port
+
+
+def test_open_files_limit(host):
+    pid = host.check_output("pidof asterisk").split()[0]
+    limits = host.check_output(f"cat /proc/{pid}/limits")
+    assert re.search(r"Max open files\s+16384\s", limits), limits
+
+
+def test_1_carrier_did_reaches_vapi_with_two_way_rtp(host):
+    vapi = Uas(host, "127.0.0.2", 5070, calls=1, echo=True)
+    name = uac(host, "uac_pcma.xml", "127.0.0.3", 5081, DID, extra="-d 6000", background=True)
+    time.sleep(3)
+    stats = _channelstats(host)
+    bridges = cli(host, "bridge show all")
+    rc, msg = wait_background(host, name)
+    vapi_msg = vapi.stop(wait=5)
+    assert rc == 0, msg
+    assert 200 in responses(msg)
+    assert invites_received(vapi_msg) == 1
+    assert re.search(r"^BYE sip:", vapi_msg, re.M), "clean BYE towards Vapi"
+    # RTP both ways on both legs: carrier -> Asterisk -> Vapi echo -> Asterisk -> carrier.
+    assert stats["carrier1"][0] > 50 and stats["carrier1"][1] > 50, stats
+    assert stats["vapi"][0] > 50 and stats["vapi"][1] > 50, stats
+    # PCMA end to end, no Dial() options: Asterisk bridges RTP natively (performance).
+    assert "native_rtp" in bridges, bridges
+    log = host.file("/var/log/asterisk/messages").content_string
+    assert re.search(rf"BYOM-CALL endpoint=carrier1 from=5550100 to=\{DID} cause=16 dialstatus=ANSWER duration=\d+", log)
+
+
+def test_2_vapi_with_digest_reaches_carrier(host):
+    carrier = Uas(host, "127.0.0.3", 5080, calls=1, echo=True)
+    rc, msg = uac(host, "vapi_uac_auth.xml", "127.0.0.2", 5071, NATIONAL, extra=f"{AUTH} -d 2000")
+    carrier_msg = carrier.stop(wait=5)
+    assert rc == 0, msg
+    assert responses(msg)[0] == 401 and 200 in responses(msg)
+    assert invites_received(carrier_msg) == 1
+    assert re.search(rf"^INVITE sip:\{NATIONAL}@127\.0\.0\.3:5080", carrier_msg, re.M)
+
+
+@pytest.mark.parametrize("scenario,extra", [
+    ("uac_auth_refused.xml", f"-au {VAPI_USER} -ap wrong-password-123"),
+    ("uac_auth_refused.xml", "-au someone-else -ap lab-digest-secret-0123"),
+    ("uac_noauth_refused.xml", ""),
+])
+def test_3_vapi_without_valid_digest_is_refused(host, scenario, extra):
+    carrier = Uas(host, "127.0.0.3", 5082, calls=1, echo=False, timeout=30)
+    rc, msg = uac(host, scenario, "127.0.0.2", 5072, NATIONAL, extra=extra, timeout=20)
+    carrier_msg = carrier.stop()
+    codes = responses(msg)
+    assert rc == 0, msg
+    assert codes and codes[-1] in (401, 403), codes
+    assert 200 not in codes
+    assert invites_received(carrier_msg) == 0
+
+
+@pytest.mark.parametrize("number", [DID, NATIONAL, "+442071234567", "600"])
+def test_4_attacker_is_refused(host, number):
+    carrier = Uas(host, "127.0.0.3", 5083, calls=1, echo=False, timeout=30)
+    vapi = Uas(host, "127.0.0.2", 5073, calls=1, echo=False, timeout=30)
+    rc, msg = uac(host, "uac_auth_refused.xml", "127.0.0.4", 5074, number, extra=AUTH, timeout=20)
+    rc2, msg2 = uac(host, "uac_noauth_refused.xml", "127.0.0.4", 5075, number, timeout=20)
+    carrier_msg, vapi_msg = carrier.stop(), vapi.stop()
+    for code_list in (responses(msg), responses(msg2)):
+        assert code_list and code_list[-1] in (401, 403), code_list
+        assert 200 not in code_list
+    assert rc == 0 and rc2 == 0
+    assert invites_received(carrier_msg) == 0
+    assert invites_received(vapi_msg) == 0
+
+
+@pytest.mark.parametrize("number,expected", [
+    ("+442071234567", 404),   # international: not in the allowlist
+    ("+19005551234", 403),    # premium: explicitly blocked
+    ("+19765551234", 403),
+    ("+1abc5551234", 404),    # malformed
+    ("12125550123", 404),     # not E.164
+    ("+121255501234", 404),   # too long for the pattern
+])
+def test_5_vapi_to_forbidden_numbers_is_refused(host, number, expected):
+    carrier = Uas(host, "127.0.0.3", 5084, calls=1, echo=False, timeout=30)
+    rc, msg = uac(host, "uac_auth_refused.xml", "127.0.0.2", 5076, number, extra=AUTH, timeout=20)
+    carrier_msg = carrier.stop()
+    codes = responses(msg)
+    assert rc == 0, msg
+    assert codes[0] == 401 and codes[-1] == expected, codes
+    assert invites_received(carrier_msg) == 0
+
+
+def test_6_concurrency_cap(host):
+    """asterisk_vapi_max_calls=2: a third simultaneous call is refused with 503."""
+    vapi = Uas(host, "127.0.0.2", 5070, calls=3, echo=True, timeout=40)
+    rc, msg = uac(host, "uac_pcma.xml", "127.0.0.3", 5085, DID, extra="-d 4000 -l 3 -r 10", calls=3, timeout=40)
+    vapi_msg = vapi.stop()
+    codes = responses(msg)
+    assert codes.count(503) == 1, codes
+    assert invites_received(vapi_msg) == 2
+    assert "BYOM-CALL trunk vapi full" in host.file("/var/log/asterisk/messages").content_string
+
+
+def test_8_broken_option_failed_the_play(host):
+    """side_effect.yml applied qualify=yes; the play must have failed with Asterisk's message."""
+    text = host.file("/root/byom-broken-option.txt").content_string
+    assert "named 'qualify'" in text
+    assert "Could not create an object of type 'endpoint' with id 'vapi'" in text
+    # ...and the restore run brought the trunk back.
+    assert re.search(r"^\s*Endpoint:\s+vapi\s", cli(host, "pjsip show endpoints"), re.M)
