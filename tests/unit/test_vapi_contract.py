@@ -130,8 +130,8 @@ def test_trunk_create_bodies(dto, run_module, fake, args):
 def test_trunk_update_bodies(dto, run_module, fake):
     sent = fake(run_module, vapi_sip_trunk.main, dict(TRUNK_FULL, id=CID, update_password='always'),
                 {'credential': [EXISTING_TRUNK]})
-    assert sent[0][0] == 'PATCH' and set(sent[0][2]) == {'name', 'gateways', 'outboundAuthenticationPlan',
-                                                          'outboundLeadingPlusEnabled', 'techPrefix'}
+    assert sent[0][0] == 'PATCH'
+    assert set(sent[0][2]) == {'name', 'gateways', 'outboundAuthenticationPlan', 'outboundLeadingPlusEnabled', 'techPrefix'}
     check_against_spec(dto, sent)
 
 
