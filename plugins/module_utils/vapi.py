@@ -135,6 +135,9 @@ class VapiClient(object):
             module.fail_json(msg=missing_required_lib('requests'), exception=REQUESTS_IMP_ERR)
         params = module.params
         self.api_key = params['api_key']
+        if not (self.api_key or '').strip():
+            module.fail_json(msg='api_key is empty: set api_key or the VAPI_API_KEY environment variable '
+                                 '(a private key of the Vapi organisation)')
         self.region = params['region']
         if params.get('api_url'):
             url = params['api_url'].rstrip('/')

@@ -40,6 +40,11 @@ def test_region_picks_the_base_url():
     assert client(region='eu', api_url='http://127.0.0.1:8089/').base_url == 'http://127.0.0.1:8089'
 
 
+def test_empty_api_key_fails_before_any_call():
+    with pytest.raises(AssertionError, match='api_key is empty'):
+        client(api_key='  ')
+
+
 def test_bad_api_url_fails_before_any_call():
     with pytest.raises(AssertionError, match='api_url must be an http'):
         client(api_url='ftp://example')
