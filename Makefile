@@ -25,3 +25,6 @@ images: ## build (or reuse) the offline lab images
 
 venv: ## create/refresh .venv from requirements.txt
 	scripts/venv.sh
+
+bench: ## benchmark on this machine (about 30 min, waits for a quiet box first): writes bench/results.json
+	scripts/bench.sh
