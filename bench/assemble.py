@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+"""Assemble bench/results.json from the pieces scripts/bench.sh measured.
+
+usage: assemble.py --out bench/results.json --ours DIR/results.json --stock DIR/results.json
+                   --phases bench/out/phases.json --emulator-log bench/out/emulator-requests.json
+
+phases.json (written by bench.sh): converge_cold_s, rerun_s, rerun_log (path of the re-run's
+ansible output), machine_load_before, quiet_reached, bench_started, ...
+Pure helpers are unit tested in tests/unit/test_bench_assemble.py.
+"""
+
+import argparse
+import json
+import re
+import sys
+
+WRITE_METHODS = ("POST", "PATCH", "PUT", "DELETE")
+GOALS = {
+    "max_concurrent_calls": (">=", 500),
+    "calls_at_70pct_cpu": (">=", 350),
+    "setup_ms_p99": ("<", 15),
+    "stock_ratio": (">=", 1.0),
+    "rerun_s": ("<=", 20),
+    "rerun_changed": ("==", 0),
+    "steady_state_api_writes": ("==", 0),
+}
+
+
+def recap_changed(text):
+    """Sum of changed= over the PLAY RECAP lines of an ansible-playbook run; None without a recap."""
+    total = None
+    in_recap = False
+    for line in text.splitlines():
+        if line.startswith("PLAY RECAP"):
+            in_recap = True
+            continue
+        m = re.search(r"\bchanged=(\d+)", line) if in_recap else None
+        if m:
+            total = (total or 0) + int(m.group(1))
+    return total
+
+
+def api_counts(log):
+    """(writes, requests, per 'METHOD kind') from the emulator's GET /_emulator/requests answer."""
+    entries = log.get("requests", log) if isinstance(log, dict) else log
+    writes = requests = 0
+    by_kind = {}
+    for e in entries:
+        path = e.get("path", "")
+        if path.startswith("/_emulator"):
+            continue
+        requests += 1
+        if e.get("method", "").upper() in WRITE_METHODS:
+            writes += 1
+        kind = "%s /%s" % (e.get("method", "?").upper(), path.strip("/").split("/")[0])
+        by_kind[kind] = by_kind.get(kind, 0) + 1
+    return writes, requests, by_kind
+
+
+def step_at(result, calls):
+    for step in (result or {}).get("steps", []):
+        if step.get("target_calls") == calls:
+            return step
+    return None
+
+
+def held_step(result):
+    """The largest held step (the one max_concurrent_calls reports)."""
+    held = [s for s in (result or {}).get("steps", []) if s.get("ok")]
+    return held[-1] if held else None
+
+
+def goal_met(value, goal):
+    op, target = goal
+    if value is None:
+        return None
+    return {">=": value >= target, "<": value < target, "<=": value <= target, "==": value == target}[op]
+
+
+def step_brief(step):
+    if not step:
+        return None
+    rtp = step.get("rtp") or {}
+    return {
+        "calls": step.get("target_calls"), "ok": step.get("ok"), "why_not": step.get("verdict"),
+        "attempted": step.get("attempted"), "answered": step.get("answered"), "failed": step.get("failed"),
+        "held_s": step.get("held_s"), "setup_ms": step.get("setup_ms"),
+        "box_cpu_pct": step.get("box_cpu_pct"), "asterisk_cpu_pct": step.get("asterisk_cpu_pct"),
+        "sipp_cpu_pct": step.get("sipp_cpu_pct"), "channels_peak": step.get("channels_peak"),
+        "bridges": step.get("bridges"), "rtp_loss_pct": rtp.get("loss_pct"),
+        "rtp_packets_sent": rtp.get("carrier_to_asterisk"), "rtp_packets_echoed": rtp.get("asterisk_to_carrier"),
+        "load_avg_1m_before": step.get("load_avg_1m_before"),
+    }
+
+
+def assemble(ours, stock, phases, emulator_log, setup_at=100):
+    ours_sum = (ours or {}).get("summary", {})
+    stock_sum = (stock or {}).get("summary", {})
+    at100 = step_at(ours, setup_at) or {}
+    top = held_step(ours)
+    max_ours = ours_sum.get("max_concurrent_calls")
+    max_stock = stock_sum.get("max_concurrent_calls")
+    writes, requests, by_kind = api_counts(emulator_log) if emulator_log is not None else (None, None, {})
+    c70 = ours_sum.get("calls_at_cpu_threshold")
+    steps = (ours or {}).get("steps", [])
+    res = {
+        "max_concurrent_calls": max_ours,
+        "calls_at_70pct_cpu": c70,
+        # None above: 70% was not reached on any step; then the figure is "more than the last step".
+        "calls_at_70pct_cpu_reached": c70 is not None,
+        "setup_ms_p50": (at100.get("setup_ms") or {}).get("p50"),
+        "setup_ms_p99": (at100.get("setup_ms") or {}).get("p99"),
+        "setup_ms_at_calls": setup_at,
+        "stock_max_concurrent_calls": max_stock,
+        "stock_ratio": round(float(max_ours) / max_stock, 2) if max_ours is not None and max_stock else None,
+        "converge_cold_s": phases.get("converge_cold_s"),
+        "rerun_s": phases.get("rerun_s"),
+        "rerun_changed": phases.get("rerun_changed"),
+        "steady_state_api_writes": writes,
+        "steady_state_api_requests": requests,
+        "steady_state_api_requests_by_kind": by_kind,
+        "at_max": step_brief(top),
+        "sipp_cpu_pct_at_max": (top or {}).get("sipp_cpu_pct"),
+        "asterisk_cpu_pct_at_max": (top or {}).get("asterisk_cpu_pct"),
+        "box_cpu_pct_at_max": (top or {}).get("box_cpu_pct"),
+        "rtp_loss_pct_at_max": ((top or {}).get("rtp") or {}).get("loss_pct"),
+        "first_failed_step": step_brief(next((s for s in steps if not s.get("ok")), None)),
+        "ours_steps": [step_brief(s) for s in steps],
+        "stock_steps": [step_brief(s) for s in (stock or {}).get("steps", [])],
+        "idle_box_cpu_pct": ours_sum.get("idle_box_cpu_pct"),
+        "machine_load_before": phases.get("machine_load_before"),
+        "machine_quiet_before": phases.get("quiet_reached"),
+        "measured_under_contention": not phases.get("quiet_reached", False),
+        "load_avg_before_loadtest": phases.get("load_before_loadtest"),
+        "hold_s": ((ours or {}).get("config") or {}).get("hold_s"),
+        "call_rate_cps": ((ours or {}).get("config") or {}).get("call_rate"),
+        "cpu_note": "CPU figures are shares of the whole box (%s cores); SIPp runs on the same box." % (
+            (ours or {}).get("ncpu")),
+        "versions": {"ours": (ours or {}).get("versions"), "stock": (stock or {}).get("versions")},
+        "bench_started": phases.get("bench_started"),
+        "bench_duration_s": phases.get("bench_duration_s"),
+    }
+    res["goals"] = {k: {"goal": "%s %s" % g, "value": res.get(k), "met": goal_met(res.get(k), g)}
+                    for k, g in GOALS.items()}
+    return res
+
+
+def _load(path):
+    if not path:
+        return None
+    try:
+        with open(path) as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
+        return None
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--ours")
+    ap.add_argument("--stock")
+    ap.add_argument("--phases", required=True)
+    ap.add_argument("--emulator-log")
+    args = ap.parse_args(argv)
+    phases = _load(args.phases) or {}
+    if phases.get("rerun_log"):
+        try:
+            with open(phases["rerun_log"]) as fh:
+                phases["rerun_changed"] = recap_changed(fh.read())
+        except OSError:
+            phases["rerun_changed"] = None
+    res = assemble(_load(args.ours), _load(args.stock), phases, _load(args.emulator_log))
+    with open(args.out, "w") as fh:
+        json.dump(res, fh, indent=2, sort_keys=False)
+        fh.write("\n")
+    json.dump(res, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# The benchmark (`make bench`): capacity, setup latency, stock-Asterisk ratio and GitOps run
+# cost on this machine, in one bounded run. Writes bench/results.json and prints it.
+# What each figure means: bench/README.md and docs/performance.md.
+#
+# Phases (each bounded by `timeout`; the whole run by BENCH_MAX_S):
+#   0. set up the machine (packages, .venv, Docker, the sid image); wait until it is quiet
+#   1. fresh lab container byom-bench-vps + our own Vapi emulator: site.yml cold, then again
+#   2. byom-bench-stock: Debian's asterisk package, package defaults, bench/stock/*.conf
+#   3. playbooks/loadtest.yml against ours, then against stock (one at a time)
+#   4. bench/assemble.py -> bench/results.json
+# Knobs: BENCH_MAX_S (1800), BENCH_QUIET_MAX_S (900: give up waiting for load < 1.0 and run
+# anyway, flagged), BENCH_QUIET_LOAD (1.0), BENCH_KEEP=1 (keep the containers),
+# BENCH_EMULATOR_PORT (8189), BENCH_SKIP_CONVERGE=1 / BENCH_SKIP_STOCK=1 (partial runs),
+# BENCH_LOADTEST_VARS (extra vars file for both ramps, default bench/loadtest-vars.yml).
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+export PATH="$root/.venv/bin:$PATH"
+export ANSIBLE_COLLECTIONS_PATH="$root/.collections"
+export ANSIBLE_CONFIG="$root/ansible.cfg"
+
+out=$root/bench/out
+results=$root/bench/results.json
+vps=${BENCH_VPS_CONTAINER:-byom-bench-vps}
+stock=${BENCH_STOCK_CONTAINER:-byom-bench-stock}
+image=${BENCH_IMAGE:-localhost/byom-vps:debian-sid}
+emu_port=${BENCH_EMULATOR_PORT:-8189}
+emu_url="http://127.0.0.1:$emu_port"
+max_s=${BENCH_MAX_S:-1800}
+quiet_max_s=${BENCH_QUIET_MAX_S:-900}
+quiet_load=${BENCH_QUIET_LOAD:-1.0}
+lt_vars=${BENCH_LOADTEST_VARS:-$root/bench/loadtest-vars.yml}
+export BENCH_VPS_CONTAINER=$vps BENCH_STOCK_CONTAINER=$stock
+
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+now() { date +%s.%N; }
+secs() { python3 -c 'import sys; print(round(float(sys.argv[2]) - float(sys.argv[1]), 1))' "$1" "$2"; }
+load1() { cut -d' ' -f1 /proc/loadavg; }
+http_get() { python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' "$1"; }
+http_delete() {
+  python3 -c 'import sys, urllib.request; urllib.request.urlopen(urllib.request.Request(sys.argv[1], method="DELETE"), timeout=5)' "$1"
+}
+
+# Remaining seconds of the whole-run budget (phase 0's quiet wait does not count).
+budget_start=""
+remaining() { python3 -c 'import sys, time; print(max(1, int(float(sys.argv[1]) + int(sys.argv[2]) - time.time())))' "$budget_start" "$max_s"; }
+
+emu_pid=""
+cleanup() {
+  if [ -n "$emu_pid" ] && kill -0 "$emu_pid" 2>/dev/null; then kill "$emu_pid" || true; fi
+  if [ "${BENCH_KEEP:-0}" != 1 ]; then
+    for c in "$vps" "$stock"; do docker rm -f "$c" >/dev/null 2>&1 || true; done
+  fi
+}
+trap cleanup EXIT
+
+phase_json() { python3 - "$out/phases.json" "$@" <<'EOF'
+import json, sys
+path, pairs = sys.argv[1], sys.argv[2:]
+try:
+    data = json.load(open(path))
+except (OSError, ValueError):
+    data = {}
+for pair in pairs:
+    key, _, value = pair.partition("=")
+    try:
+        data[key] = json.loads(value)
+    except ValueError:
+        data[key] = value
+json.dump(data, open(path, "w"), indent=2)
+EOF
+}
+
+# Same flags as scripts/lab.sh (systemd as PID 1 without --privileged; sid needs cgroup v2).
+# /tmp is NOT a tmpfs here: `docker cp` cannot write into tmpfs mounts.
+container_fresh() {
+  docker rm -f "$1" >/dev/null 2>&1 || true
+  docker run -d --name "$1" --hostname "$1" \
+    --cap-add SYS_ADMIN --cap-add NET_ADMIN --cap-add NET_RAW \
+    --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
+    --cgroupns private -v /sys/fs/cgroup/unified:/sys/fs/cgroup:rw \
+    --tmpfs /run --tmpfs /run/lock \
+    --env container=docker --pull never "$image" /lib/systemd/systemd >/dev/null
+  local s=""
+  for _ in $(seq 1 60); do
+    s=$(docker exec "$1" systemctl is-system-running 2>/dev/null || true)
+    case $s in running|degraded) return 0 ;; esac
+    sleep 1
+  done
+  die "systemd in $1 did not come up (state: ${s:-unknown})"
+}
+
+wait_quiet() {
+  local start quiet_since=""
+  start=$(date +%s)
+  log "waiting for a quiet machine: load average < $quiet_load for 60 s (at most ${quiet_max_s} s)"
+  while [ $(( $(date +%s) - start )) -lt "$quiet_max_s" ]; do
+    if python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) < float(sys.argv[2]) else 1)' "$(load1)" "$quiet_load"; then
+      quiet_since=${quiet_since:-$(date +%s)}
+      if [ $(( $(date +%s) - quiet_since )) -ge 60 ]; then return 0; fi
+    else
+      quiet_since=""
+    fi
+    sleep 5
+  done
+  return 1
+}
+
+# ---------------------------------------------------------------- 0. machine
+mkdir -p "$out"
+rm -f "$out/phases.json" "$results"
+scripts/host-packages.sh
+scripts/venv.sh
+scripts/docker-engine.sh
+scripts/lab-images.sh debian-sid
+quiet=false
+if wait_quiet; then quiet=true; else log "machine never got quiet: figures will be flagged as measured under contention"; fi
+phase_json "quiet_reached=$quiet" "machine_load_before=\"$(cut -d' ' -f1-3 /proc/loadavg)\"" \
+  "bench_started=\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\""
+budget_start=$(date +%s)
+
+# ---------------------------------------------------------------- 1. converge cold + rerun
+if [ "${BENCH_SKIP_CONVERGE:-0}" != 1 ]; then
+  log "starting the bench's Vapi emulator on $emu_url"
+  rm -f "$out/vapi-state.json"
+  "$root/.venv/bin/python" tests/vapi_emulator/server.py --host 127.0.0.1 --port "$emu_port" \
+    --api-key byom-lab-key --state-file "$out/vapi-state.json" >"$out/emulator.log" 2>&1 &
+  emu_pid=$!
+  for _ in $(seq 1 50); do http_get "$emu_url/_emulator/requests" >/dev/null 2>&1 && break; sleep 0.2; done
+  http_get "$emu_url/_emulator/requests" >/dev/null || die "the Vapi emulator did not answer (log: $out/emulator.log)"
+
+  log "fresh lab container $vps"
+  container_fresh "$vps"
+  export BYOM_LAB_CONTAINER=$vps BYOM_LAB_EMULATOR_URL=$emu_url
+  site=(ansible-playbook site.yml -i inventories/lab -e @bench/lab-vars.yml)
+  log "site.yml, cold"
+  t0=$(now)
+  timeout "$(remaining)" "${site[@]}" >"$out/converge-cold.log" 2>&1 || die "cold site.yml failed: $out/converge-cold.log"
+  t1=$(now)
+  phase_json "converge_cold_s=$(secs "$t0" "$t1")"
+  http_delete "$emu_url/_emulator/requests"
+  log "site.yml, re-run"
+  t0=$(now)
+  timeout "$(remaining)" "${site[@]}" >"$out/rerun.log" 2>&1 || die "site.yml re-run failed: $out/rerun.log"
+  t1=$(now)
+  http_get "$emu_url/_emulator/requests" >"$out/emulator-requests.json"
+  phase_json "rerun_s=$(secs "$t0" "$t1")" "rerun_log=\"$out/rerun.log\""
+  kill "$emu_pid" 2>/dev/null || true
+  emu_pid=""
+fi
+
+# ---------------------------------------------------------------- 2. stock Asterisk
+if [ "${BENCH_SKIP_STOCK:-0}" != 1 ]; then
+  log "stock Asterisk container $stock (Debian package, package defaults)"
+  container_fresh "$stock"
+  # sid's Release file in the archive snapshot is expired, hence Check-Valid-Until=false.
+  timeout 600 docker exec -e DEBIAN_FRONTEND=noninteractive "$stock" sh -c \
+    'apt-get -qq -o Acquire::Check-Valid-Until=false update >/dev/null &&
+     apt-get install -y -qq --no-install-recommends asterisk sip-tester nftables >/dev/null' \
+    || die "could not install asterisk in $stock"
+  for f in pjsip.conf extensions.conf; do
+    docker cp "bench/stock/$f" "$stock:/etc/asterisk/$f"
+    docker exec "$stock" chown asterisk:asterisk "/etc/asterisk/$f"
+  done
+  docker exec "$stock" systemctl restart asterisk
+  for _ in $(seq 1 30); do
+    docker exec "$stock" asterisk -rx 'pjsip show endpoint vapi' 2>/dev/null | grep -q 'Endpoint:  vapi' && break
+    sleep 1
+  done
+fi
+
+# ---------------------------------------------------------------- 3. load tests
+loadtest() {
+  local host=$1 dir=$2
+  rm -rf "$dir"
+  log "loadtest.yml against $host (log: $out/loadtest-$host.log)"
+  timeout "$(remaining)" ansible-playbook playbooks/loadtest.yml -i bench/inventory.yml \
+    -e "loadtest_hosts=$host" -e @"$lt_vars" -e "loadtest_output_dir=$dir" \
+    >"$out/loadtest-$host.log" 2>&1 || log "loadtest against $host failed or timed out: see $out/loadtest-$host.log"
+  [ -f "$dir/$host/table.txt" ] && cat "$dir/$host/table.txt" >&2
+  return 0
+}
+phase_json "load_before_loadtest=\"$(cut -d' ' -f1-3 /proc/loadavg)\""
+docker inspect "$vps" >/dev/null 2>&1 && loadtest byom-bench-vps "$out/loadtest-ours"
+docker inspect "$stock" >/dev/null 2>&1 && loadtest byom-bench-stock "$out/loadtest-stock"
+
+# ---------------------------------------------------------------- 4. results
+phase_json "bench_duration_s=$(( $(date +%s) - budget_start ))"
+python3 bench/assemble.py --out "$results" --phases "$out/phases.json" \
+  --ours "$out/loadtest-ours/byom-bench-vps/results.json" \
+  --stock "$out/loadtest-stock/byom-bench-stock/results.json" \
+  --emulator-log "$out/emulator-requests.json"
+log "written: $results"
