@@ -11,7 +11,7 @@ ASTERISK = "127.0.0.1:5060"
 SCEN = "/opt/byom-sipp"
 RUN = "/tmp/byom-sipp-run"
 VAPI_USER = "vapi-lab"
-VAPI_PASS = "lab-digest-secret-0123"  # lab-only value from lab-vars.yml
+VAPI_PASS = "lab-digest-secret-0123"  # lab-only value from vars/lab.yml
 
 
 def _name(prefix):

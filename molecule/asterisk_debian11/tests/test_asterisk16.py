@@ -1,0 +1,44 @@
+"""Asterisk 16 (Debian 11 package): chan_sip is installed but never loaded; PJSIP carries calls."""
+import os
+import re
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "asterisk_sid", "tests"))
+
+from sipp_lab import Uas, cli, invites_received, responses, uac, wait_background  # noqa: E402
+
+DID = "+15551230001"
+
+
+def test_running_16(host):
+    assert re.search(r"Asterisk 16\.", cli(host, "core show version"))
+
+
+def test_chan_sip_present_but_not_loaded(host):
+    module = host.run("ls /usr/lib/asterisk/modules/chan_sip.so /usr/lib/*/asterisk/modules/chan_sip.so 2>/dev/null")
+    assert "chan_sip.so" in module.stdout, "Debian 11 ships chan_sip: the test must see the file"
+    assert re.search(r"^0 modules loaded", cli(host, "module show like chan_sip"), re.M)
+
+
+def test_pjsip_objects_loaded(host):
+    endpoints = cli(host, "pjsip show endpoints")
+    for name in ("vapi", "carrier1"):
+        assert re.search(rf"^\s*Endpoint:\s+{name}\s", endpoints, re.M), endpoints
+    assert re.search(r"^\s*Auth:\s+vapi-inbound/", cli(host, "pjsip show auths"), re.M)
+    assert re.search(r"^\s*Identify:\s+vapi/vapi", cli(host, "pjsip show identifies"), re.M)
+
+
+def test_carrier_call_reaches_vapi(host):
+    vapi = Uas(host, "127.0.0.2", 5070, calls=1, echo=True)
+    name = uac(host, "uac_pcma.xml", "127.0.0.3", 5081, DID, extra="-d 5000", background=True)
+    time.sleep(3)
+    stats = cli(host, "pjsip show channelstats")
+    rc, msg = wait_background(host, name)
+    vapi_msg = vapi.stop(wait=5)
+    assert rc == 0, msg
+    assert 200 in responses(msg)
+    assert invites_received(vapi_msg) == 1
+    assert re.search(r"carrier1-\S+\s+\S+\s+alaw\s+[1-9]\d+", stats), stats
+    assert re.search(rf"BYOM-CALL endpoint=carrier1 .*to=\{DID} cause=16",
+                     host.file("/var/log/asterisk/messages").content_string)
