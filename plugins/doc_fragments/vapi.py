@@ -41,8 +41,9 @@ options:
     description:
       - How many times a request answered with HTTP 429 or 5xx, a timeout or a lost connection is
         tried again, with exponential backoff and jitter, honouring C(Retry-After).
-      - A create (POST) is never sent again blindly; after an ambiguous failure the module lists
-        the resources again and adopts the one the first attempt created.
+      - A create (POST) is never sent again blindly. After an ambiguous failure the module lists
+        the resources again and adopts the one the first attempt created; when a create got no
+        answer at all it is not sent a second time, and the module fails asking for a re-run.
     type: int
     default: 5
   validate_certs:

@@ -16,6 +16,7 @@ __metaclass__ = type
 import copy
 import ipaddress
 import re
+import time
 import traceback
 
 from ansible.module_utils.basic import env_fallback, missing_required_lib
@@ -24,7 +25,7 @@ REQUESTS_IMP_ERR = None
 try:
     import requests
     from requests.adapters import HTTPAdapter
-    from urllib3.exceptions import MaxRetryError
+    from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
     from urllib3.util.retry import Retry
     HAS_REQUESTS = True
 except ImportError:
@@ -43,6 +44,12 @@ BACKOFF_JITTER = 1.0
 BACKOFF_MAX = 30.0
 RETRY_AFTER_MAX = 60.0
 LIST_LIMIT = 1000
+# After a POST got no answer, how often to list again (spread over one timeout) before giving up.
+ADOPT_POLLS = 3
+# VapiError.ambiguous: the server answered 5xx (its work is over: safe to look, then POST again),
+# or no answer came (the create may still be running: look, never POST again in this run).
+ANSWERED = 'answered'
+IN_FLIGHT = 'in-flight'
 MASK = '********'
 USER_AGENT = 'byom.telephony-ansible/1.0'
 
@@ -195,15 +202,15 @@ class VapiClient(object):
                                             timeout=self.timeout, verify=self.validate_certs)
         except requests.exceptions.Timeout as exc:
             raise VapiError(self._fail_text(method, path, 'no answer within %ss (%s)' % (self.timeout, exc)),
-                            ambiguous=True)
+                            ambiguous=False if _never_sent(exc) else IN_FLIGHT)
         except requests.exceptions.RetryError as exc:
             raise VapiError(self._fail_text(method, path, 'gave up after %d retries (%s)' % (self.retries, exc)),
-                            ambiguous=True)
+                            ambiguous=ANSWERED)
         except requests.exceptions.ConnectionError as exc:
             raise VapiError(self._fail_text(method, path, 'cannot connect to %s (%s)' % (self.base_url, exc)),
-                            ambiguous=True)
+                            ambiguous=False if _never_sent(exc) else IN_FLIGHT)
         except requests.exceptions.RequestException as exc:
-            raise VapiError(self._fail_text(method, path, '%s' % exc), ambiguous=True)
+            raise VapiError(self._fail_text(method, path, '%s' % exc), ambiguous=IN_FLIGHT)
 
         status = response.status_code
         if status == 404 and allow_404:
@@ -234,7 +241,7 @@ class VapiClient(object):
         elif status in RETRY_STATUSES and (method != 'POST' or status == 429):
             detail += ' (gave up after %d retries)' % self.retries
         return VapiError(self._fail_text(method, path, detail), status=status,
-                         ambiguous=status >= 500, body=body)
+                         ambiguous=ANSWERED if status >= 500 else False, body=body)
 
     # ---- resources ----
     def list(self, path):
@@ -260,8 +267,10 @@ class VapiClient(object):
         """POST without duplicates.
 
         finder() lists again and returns the resource a create would have made, or None.
-        After an ambiguous failure (timeout, connection lost, 5xx) it decides: adopt what was
-        created, or POST again. Counters and backoff come from the same urllib3 Retry.
+        After a 5xx the server's work is over: adopt what it created, or POST again (counters
+        and backoff from the same urllib3 Retry). After a timeout or a dropped connection the
+        create may still be running server-side: list again a few times over one timeout and
+        adopt it, but never POST again in this run (a slow create would then be duplicated).
         """
         state = self.retry
         while True:
@@ -270,17 +279,39 @@ class VapiClient(object):
             except VapiError as err:
                 if not err.ambiguous:
                     raise
-                first_error = err
-            found = finder()
+                error = err
+            found = self._look_again(finder, error)
             if found is not None:
                 self.module.warn('POST %s failed ambiguously (%s) but the resource exists: adopted id %s'
-                                 % (path, first_error.message, found.get('id')))
+                                 % (path, error.message, found.get('id')))
                 return found
+            if error.ambiguous == IN_FLIGHT:
+                raise VapiError(error.message + '. The create may still complete on the Vapi side, so it was not '
+                                'sent again (that could duplicate it); run again to adopt it.', status=error.status)
             try:
                 state = state.increment(method='POST', url=path)
             except MaxRetryError:
-                raise first_error
+                raise error
             state.sleep()
+
+    def _look_again(self, finder, error):
+        if error.ambiguous != IN_FLIGHT:
+            return finder()
+        for _poll in range(ADOPT_POLLS):
+            time.sleep(BACKOFF_FACTOR * float(self.timeout) / ADOPT_POLLS)
+            found = finder()
+            if found is not None:
+                return found
+        return None
+
+
+def _never_sent(exc):
+    """True when the connection was never made, so the request cannot have reached the API."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    reason = exc.args[0] if exc.args else None
+    reason = getattr(reason, 'reason', reason)
+    return isinstance(reason, (NewConnectionError, ConnectTimeoutError))
 
 
 # ---- validation (before any HTTP call) ----

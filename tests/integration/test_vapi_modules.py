@@ -55,6 +55,7 @@ def api_log(url):
 
 
 def playbook(url, *args, **extra_vars):
+    expect_rc = extra_vars.pop('expect_rc', 0)
     env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK='ansible.posix.json', ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'),
                ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, '.collections'), ANSIBLE_NOCOLOR='1')
     env.pop('VAPI_API_KEY', None)
@@ -66,7 +67,7 @@ def playbook(url, *args, **extra_vars):
     proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           universal_newlines=True, timeout=600, check=False)
     OUTPUTS.append(proc.stdout + proc.stderr)
-    assert proc.returncode == 0, (proc.stdout[-5000:], proc.stderr[-3000:])
+    assert proc.returncode == expect_rc, (proc.stdout[-5000:], proc.stderr[-3000:])
     report = json.loads(proc.stdout)
     stats = report['stats']['localhost']
     tasks = {}
@@ -167,6 +168,23 @@ def test_ambiguous_create_is_adopted_not_duplicated(emulator):
     assert len(state['credential']) == 1, 'no duplicate trunk'
     assert [e for e in api_log(emulator) if e[1] == '/credential' and e[0] == 'POST'] == [('POST', '/credential', 502)]
     assert any('adopted id' in w for w in tasks['Ensure the trunk'].get('warnings', []))
+
+
+def test_slow_create_is_not_sent_twice(emulator):
+    admin(emulator, 'POST', 'reset')
+    # The create reaches the API but is answered only after the client's 1 s timeout.
+    admin(emulator, 'POST', 'faults', [{'method': 'POST', 'path_regex': '^/credential$', 'delay_s': 3}])
+    _stats, tasks = playbook(emulator, it_timeout=1, expect_rc=2)
+    assert 'run again to adopt it' in tasks['Ensure the trunk']['msg']
+    deadline = time.time() + 15
+    while not admin(emulator, 'GET', 'state')['credential'] and time.time() < deadline:
+        time.sleep(0.2)
+    # Logged when answered: the one slow POST, and no second one.
+    assert [e for e in api_log(emulator) if e[0] == 'POST'] == [('POST', '/credential', 201)]
+    stats, tasks = playbook(emulator)
+    assert not tasks['Ensure the trunk']['changed'], 'the late create is found, not made again'
+    assert len(admin(emulator, 'GET', 'state')['credential']) == 1
+    assert stats['changed'] == 2
 
 
 def test_no_secret_in_any_output():

@@ -157,12 +157,37 @@ def test_post_5xx_is_not_retried_blindly_but_adopts_a_create_that_succeeded(api)
     assert module.warnings and 'adopted id created-anyway' in module.warnings[0]
 
 
-def test_post_timeout_lists_then_posts_again_when_nothing_was_created(api):
+def test_post_timeout_is_never_sent_again(api):
     api.add(responses.POST, API + '/assistant', body=requests.exceptions.ReadTimeout('read timed out'))
+    lookups = []
+    with pytest.raises(VapiError) as err:
+        client().create('/assistant', {'name': 'a'}, lambda: lookups.append(1))
+    assert [c.request.method for c in api.calls] == ['POST']
+    assert len(lookups) == vapi_utils.ADOPT_POLLS, 'listed again before giving up'
+    assert 'not sent again' in err.value.message and 'run again to adopt it' in err.value.message
+
+
+def test_post_timeout_adopts_a_create_that_lands_late(api):
+    api.add(responses.POST, API + '/assistant', body=requests.exceptions.ConnectionError('Connection reset by peer'))
+    answers = [None, {'id': 'late', 'name': 'a'}]
+    result = client().create('/assistant', {'name': 'a'}, lambda: answers.pop(0))
+    assert result['id'] == 'late' and answers == []
+
+
+def test_post_not_connected_is_not_ambiguous(api):
+    import urllib3
+    refused = urllib3.exceptions.MaxRetryError(None, '/assistant', urllib3.exceptions.NewConnectionError(None, 'refused'))
+    api.add(responses.POST, API + '/assistant', body=requests.exceptions.ConnectionError(refused))
+    with pytest.raises(VapiError) as err:
+        client().create('/assistant', {'name': 'a'}, lambda: pytest.fail('nothing to look for: never sent'))
+    assert not err.value.ambiguous
+
+
+def test_post_5xx_without_a_create_posts_again(api):
+    api.add(responses.POST, API + '/assistant', status=500, json={'message': 'boom'})
     api.add(responses.POST, API + '/assistant', status=201, json={'id': 'second'})
     lookups = []
-    result = client().create('/assistant', {'name': 'a'}, lambda: lookups.append(1))
-    assert result == {'id': 'second'}
+    assert client().create('/assistant', {'name': 'a'}, lambda: lookups.append(1))['id'] == 'second'
     assert lookups == [1], 'listed once between the two POSTs'
 
 
