@@ -231,38 +231,48 @@ demo_call() {
   [ -n "$did" ] || die "no DID: set asterisk_dids in inventories/lab or BYOM_LAB_DID"
   local work="$lab_dir/call" pid
   rm -rf "$work"; mkdir -p "$work"
-  docker exec "$container" sh -c 'rm -rf /tmp/byom-call && mkdir -p /tmp/byom-call && ln -s /usr/share/sip-tester /tmp/byom-call/pcap'
-  vapi_uas_scenario >"$work/vapi_uas.xml"
-  docker cp "$work/vapi_uas.xml" "$container":/tmp/byom-call/vapi_uas.xml >/dev/null
+  # /root, not /tmp: /tmp is a tmpfs in the container and `docker cp` cannot see into it.
+  docker exec "$container" sh -c 'rm -rf /root/byom-call && mkdir -p /root/byom-call && ln -s /usr/share/sip-tester /root/byom-call/pcap'
+  vapi_uas_scenario | docker exec -i "$container" sh -c 'cat >/root/byom-call/vapi_uas.xml'
   pid=$(docker inspect -f '{{.State.Pid}}' "$container")
 
-  docker exec -d -w /tmp/byom-call "$container" sh -c \
-    'timeout 40 sipp -sf vapi_uas.xml -rtp_echo -i 127.0.0.2 -p 5070 -mi 127.0.0.2 -m 1 -nostdin -trace_err >uas.out 2>&1; echo $? >uas.rc'
+  docker exec -d -w /root/byom-call "$container" sh -c \
+    'timeout 60 sipp -sf vapi_uas.xml -rtp_echo -aa -i 127.0.0.2 -p 5070 -mi 127.0.0.2 -m 1 -nostdin -trace_err >uas.out 2>&1; echo $? >uas.rc'
   nsenter -t "$pid" -n timeout 40 tcpdump -i lo -nn -q -U -w "$work/rtp.pcap" \
     'udp portrange 10000-20000' >"$work/tcpdump.log" 2>&1 &
   local tcpdump_pid=$!
-  sleep 1.5
+  # Asterisk qualifies the Vapi contact and sends no call to a contact it saw as unreachable:
+  # ask for a fresh qualify now that the stand-in answers OPTIONS (-aa), and wait for it.
+  local avail=""
+  for _ in $(seq 1 20); do
+    docker exec "$container" asterisk -rx 'pjsip qualify vapi' >/dev/null 2>&1 || true
+    sleep 0.5
+    if docker exec "$container" asterisk -rx 'pjsip show contacts' 2>/dev/null | grep -E 'vapi/sip:127\.0\.0\.2:5070' | grep -q Avail; then
+      avail=yes; break
+    fi
+  done
+  [ -n "$avail" ] || log "the Vapi stand-in's contact is not Avail in Asterisk; calling anyway"
 
   log "calling $did from the carrier stand-in"
   local rc=0
-  docker exec -w /tmp/byom-call "$container" timeout 40 sipp -sn uac_pcap -i 127.0.0.3 -p 5062 -mi 127.0.0.3 \
+  docker exec -w /root/byom-call "$container" timeout 40 sipp -sn uac_pcap -i 127.0.0.3 -p 5062 -mi 127.0.0.3 \
     -s "$did" 127.0.0.1:5060 -m 1 -nostdin -timeout 35s -timeout_error -trace_msg -message_file uac_msg.log \
     -trace_err >/dev/null 2>&1 || rc=$?
   sleep 1
   kill -INT "$tcpdump_pid" 2>/dev/null || true
   wait "$tcpdump_pid" 2>/dev/null || true
-  docker cp "$container":/tmp/byom-call/uac_msg.log "$work/uac_msg.log" >/dev/null 2>&1 || true
+  docker exec "$container" cat /root/byom-call/uac_msg.log >"$work/uac_msg.log" 2>/dev/null || true
 
   python3 - "$work" "$rc" <<'EOF'
 import re, subprocess, sys, datetime
 work, rc = sys.argv[1], int(sys.argv[2])
-# SIPp's message trace: "----- 2026-11-24  13:57:01.123456 ..." then "UDP message sent/received".
+# SIPp's message trace: "----- 2026-11-24T13:57:01.123456Z" then "UDP message sent/received".
 text = open(f"{work}/uac_msg.log", errors="replace").read() if rc >= 0 else ""
 blocks = re.split(r"\n-{10,} ", "\n" + text)
 t_invite = t_ok = None
 status = None
 for b in blocks:
-    m = re.match(r"(\d{4}-\d\d-\d\d)\s+(\d\d:\d\d:\d\d\.\d+)", b)
+    m = re.match(r"(\d{4}-\d\d-\d\d)[T\s]+(\d\d:\d\d:\d\d\.\d+)", b)
     if not m:
         continue
     ts = datetime.datetime.strptime(f"{m.group(1)} {m.group(2)}", "%Y-%m-%d %H:%M:%S.%f")
