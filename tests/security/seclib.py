@@ -21,7 +21,7 @@ import requests
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 SEC_DIR = os.path.join(ROOT, 'tests', 'security')
 PLAYBOOKS = os.path.join(SEC_DIR, 'playbooks')
-BIN = os.path.dirname(sys.executable)
+BIN = os.path.dirname(os.path.abspath(sys.executable))
 
 
 def record(section, item, value, ok, detail=''):
@@ -102,10 +102,14 @@ class Run(object):
         self.stderr = proc.stderr or ''
         self.output = self.stdout + self.stderr
         self.elapsed = elapsed
-        try:
-            self.report = json.loads(self.stdout)
-        except ValueError:
-            self.report = None
+        self.report = None
+        # Warnings may precede the JSON document on stdout.
+        start = self.stdout.find('{\n') if not self.stdout.startswith('{') else 0
+        if start >= 0:
+            try:
+                self.report = json.loads(self.stdout[start:])
+            except ValueError:
+                self.report = None
 
     def results(self):
         """(task name, host, result) of every task result in the JSON report."""
@@ -147,7 +151,7 @@ def playbook(path, extra_vars=None, args=(), inventory='localhost,', timeout=900
 def adhoc(module, args, timeout=300):
     """`ansible localhost -m <module> -a <json args>`, one module call (JSON report)."""
     cmd = [os.path.join(BIN, 'ansible'), 'localhost', '-i', 'localhost,', '-c', 'local',
-           '-e', 'ansible_python_interpreter=%s' % sys.executable, '-m', module, '-a', json.dumps(args)]
+           '-e', 'ansible_python_interpreter=%s' % os.path.abspath(sys.executable), '-m', module, '-a', json.dumps(args)]
     started = time.time()
     proc = subprocess.run(cmd, cwd=ROOT, env=ansible_env(True), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           universal_newlines=True, timeout=timeout, check=False)
