@@ -108,6 +108,9 @@ def assemble(ours, stock, phases, emulator_log, setup_at=100):
         "calls_at_70pct_cpu": c70,
         # None above: 70% was not reached on any step; then the figure is "more than the last step".
         "calls_at_70pct_cpu_reached": c70 is not None,
+        # Same, on Asterisk + SIPp CPU only (lower bound of their share): the figure to read when
+        # measured_under_contention is true, since other work then inflates whole-box CPU.
+        "calls_at_70pct_cpu_own": ours_sum.get("calls_at_cpu_threshold_own"),
         "setup_ms_p50": (at100.get("setup_ms") or {}).get("p50"),
         "setup_ms_p99": (at100.get("setup_ms") or {}).get("p99"),
         "setup_ms_at_calls": setup_at,

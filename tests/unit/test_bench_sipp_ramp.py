@@ -261,3 +261,24 @@ def test_uas_scenario_answers_pcma_only():
     answer = [s.text for s in root.iter("send") if "200 OK" in s.text and "application/sdp" in s.text][0]
     assert "RTP/AVP 8 101" in answer and "PCMA/8000" in answer
     assert "PCMU" not in answer
+
+
+def test_contact_status_from_show_endpoint():
+    text = """ Endpoint:  vapi                                                 Unavailable   0 of inf
+     InAuth:  vapi-inbound/byom-lab-vapi
+        Aor:  vapi                                               0
+      Contact:  vapi/sip:127.0.0.2:5070                    9681163320 Unavail        -nan
+      Contact:  <Aor/ContactUri..........................> <Hash....> <Status> <RTT(ms)..>
+"""
+    assert sr.contact_status(text) == ["Unavail"]
+    assert sr.contact_status("      Contact:  vapi/sip:127.0.0.2:5070   9681163320 Avail   0.412\n") == ["Avail"]
+
+
+def test_summarize_own_cpu_crossing_ignores_other_load_on_the_box():
+    steps = [
+        dict(_step(target_calls=100), ok=True, box_cpu_pct=99.0, asterisk_cpu_pct=10.0, sipp_cpu_pct=10.0),
+        dict(_step(target_calls=400), ok=True, box_cpu_pct=100.0, asterisk_cpu_pct=40.0, sipp_cpu_pct=40.0),
+    ]
+    s = sr.summarize(steps, idle_cpu=90.0, cpu_threshold=70)
+    assert s["calls_at_cpu_threshold"] == 0  # the box was busy before the test started
+    assert s["calls_at_cpu_threshold_own"] == 325  # 100 + 300 * (70-20)/(80-20)
