@@ -1,0 +1,143 @@
+# -*- coding: utf-8 -*-
+"""The vapi role for two hosts against the Vapi emulator, controller only (no containers).
+
+Shows what one lab host cannot: one trunk per host, assistants ensured once for the play,
+each host's DIDs bound to its own trunk, a re-run that only reads, and bad input refused
+before any API request.
+"""
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+PORT = int(os.environ.get('BYOM_VAPI_ROLE_TEST_PORT', '8096'))
+URL = f'http://127.0.0.1:{PORT}'
+KEY = 'vapi-role-test-key'
+PASSWORDS = {'edge-a': 'edge-a-digest-password-1', 'edge-b': 'edge-b-digest-password-2'}
+
+PLAYBOOK = """
+- name: Register the edges with Vapi
+  hosts: asterisk
+  gather_facts: false
+  roles:
+    - role: byom.telephony.vapi
+"""
+
+
+def inventory(tmp_path, edge_b_dids):
+    inv = {'all': {'children': {'asterisk': {
+        'hosts': {
+            'edge-a': {'vapi_gateway_ip': '192.0.2.10', 'asterisk_dids': ['+15550100011'],
+                       'asterisk_vapi_inbound_password': PASSWORDS['edge-a']},
+            'edge-b': {'vapi_gateway_ip': '192.0.2.20', 'asterisk_dids': edge_b_dids,
+                       'asterisk_vapi_inbound_password': PASSWORDS['edge-b'],
+                       'vapi_phone_numbers': [{'number': n, 'assistant': 'after-hours' if i else 'front-desk'}
+                                              for i, n in enumerate(edge_b_dids)]},
+        },
+        'vars': {
+            'ansible_connection': 'local',
+            'ansible_python_interpreter': sys.executable,
+            'vapi_api_url': URL, 'vapi_api_key': KEY,
+            'asterisk_vapi_inbound_username': 'vapi-{{ inventory_hostname }}',
+            'vapi_assistants': [
+                {'name': 'front-desk', 'first_message': 'Hello', 'model': {'provider': 'openai', 'model': 'gpt-4o-mini'}},
+                {'name': 'after-hours', 'first_message': 'We are closed'},
+            ],
+        },
+    }}}}
+    path = tmp_path / 'hosts.yml'
+    path.write_text(yaml.safe_dump(inv))
+    return path
+
+
+def api(method, path, auth=True):
+    req = urllib.request.Request(URL + path, method=method)
+    if auth:
+        req.add_header('Authorization', f'Bearer {KEY}')
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        raw = resp.read()
+    return json.loads(raw) if raw else None
+
+
+def requests_made():
+    return [r for r in api('GET', '/_emulator/requests', auth=False) if not r['path'].startswith('/_emulator')]
+
+
+def play(tmp_path, inv):
+    (tmp_path / 'play.yml').write_text(PLAYBOOK)
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / 'ansible.cfg'),
+               ANSIBLE_COLLECTIONS_PATH=str(ROOT / '.collections'), ANSIBLE_NOCOLOR='1')
+    env.pop('VAPI_API_KEY', None)
+    env.pop('VAPI_API_URL', None)
+    return subprocess.run([str(Path(sys.executable).parent / 'ansible-playbook'), '-i', str(inv), str(tmp_path / 'play.yml')],
+                          cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
+
+
+def changed(output):
+    return sum(int(n) for n in __import__('re').findall(r'changed=(\d+)', output))
+
+
+@pytest.fixture(scope='module')
+def emulator():
+    proc = subprocess.Popen([sys.executable, str(ROOT / 'tests/vapi_emulator/server.py'), '--host', '127.0.0.1',
+                             '--port', str(PORT), '--api-key', KEY],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(50):
+        try:
+            api('GET', '/_emulator/health', auth=False)
+            break
+        except OSError:
+            time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail('the Vapi emulator did not start')
+    yield
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def test_duplicate_did_is_refused_before_any_request(emulator, tmp_path):
+    api('POST', '/_emulator/reset', auth=False)
+    proc = play(tmp_path, inventory(tmp_path, ['+15550100011']))   # edge-a's DID again
+    assert proc.returncode != 0
+    assert 'listed for more than one host' in proc.stdout and '+15550100011' in proc.stdout
+    assert requests_made() == []
+
+
+def test_two_hosts_one_trunk_each_shared_assistants(emulator, tmp_path):
+    api('POST', '/_emulator/reset', auth=False)
+    inv = inventory(tmp_path, ['+15550100021', '+15550100022'])
+    proc = play(tmp_path, inv)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    posts = [r['path'] for r in requests_made() if r['method'] == 'POST']
+    # 2 assistants once for the play (not per host), 2 trunks, 3 numbers.
+    assert sorted(posts) == sorted(['/assistant'] * 2 + ['/credential'] * 2 + ['/phone-number'] * 3), posts
+
+    trunks = {t['name']: t for t in api('GET', '/credential')}
+    assert set(trunks) == {'byom-edge-a', 'byom-edge-b'}
+    assert trunks['byom-edge-a']['gateways'][0]['ip'] == '192.0.2.10'
+    assert trunks['byom-edge-b']['outboundAuthenticationPlan']['authUsername'] == 'vapi-edge-b'
+    assistants = {a['name']: a['id'] for a in api('GET', '/assistant')}
+    numbers = {n['number']: n for n in api('GET', '/phone-number')}
+    assert numbers['+15550100011']['credentialId'] == trunks['byom-edge-a']['id']
+    assert numbers['+15550100011']['assistantId'] == assistants['front-desk']
+    assert numbers['+15550100021']['credentialId'] == trunks['byom-edge-b']['id']
+    assert numbers['+15550100022']['assistantId'] == assistants['after-hours']
+    state = json.dumps(api('GET', '/_emulator/state', auth=False))
+    assert all(p in state for p in PASSWORDS.values())
+    assert not any(p in proc.stdout for p in PASSWORDS.values())
+
+    api('DELETE', '/_emulator/requests', auth=False)
+    again = play(tmp_path, inv)
+    assert again.returncode == 0, again.stdout[-4000:]
+    assert changed(again.stdout) == 0, again.stdout[-4000:]
+    reqs = requests_made()
+    assert {r['method'] for r in reqs} == {'GET'}, reqs
+    print(f're-run: changed=0, {len(reqs)} requests, all GET')
