@@ -1,7 +1,7 @@
 """byom.telephony.hardening on Debian 11/12/sid: declared state, then behaviour seen from a
 second container (byom-mol-hardening-client) on the scenario's docker network.
 
-The client's own address is an allowed SIP peer (vars.yml); its second address, added by
+The client's own address is an allowed SIP peer (vars/main.yml); its second address, added by
 prepare.yml, is allowed nowhere but the RTP range (the "outsider"). Probes are single UDP
 datagrams with a bounded wait; the responder in the VPS exits by itself (timeout)."""
 
