@@ -621,6 +621,7 @@ def run_step(cfg, target, cpu, nft, deadline):
     last = cpu.snapshot()
     window_first = None
     nft_first = nft_last = None
+    nft_first_t = None
     stopped_early = False
     while True:
         time.sleep(cfg["sample_s"])
@@ -635,6 +636,7 @@ def run_step(cfg, target, cpu, nft, deadline):
                 window_first = last
                 hold_start = last["t"]
                 nft_first = nft.read()
+                nft_first_t = now
             share = cpu.between(last, snap)
             samples.append(share)
             hold_end = now
@@ -693,7 +695,8 @@ def run_step(cfg, target, cpu, nft, deadline):
     delta = {}
     if nft_first is not None and nft_last:
         delta = {k: nft_last.get(k, 0) - nft_first.get(k, 0) for k in RTP_FLOWS}
-    step["rtp"] = rtp_summary(delta, target, step["window_s"], 1000.0 / cfg["ptime_ms"])
+    rtp_window = (hold_end - nft_first_t) if nft_first_t and hold_end else 0.0
+    step["rtp"] = rtp_summary(delta, target, rtp_window, 1000.0 / cfg["ptime_ms"])
     if bridges and bridges.get("native_rtp", 0) < sum(bridges.values()):
         step["stop_reason"] = step["stop_reason"] or "non-native bridges: %s" % bridges
     step["verdict"] = step_verdict(step, cfg["hold_s"], cfg["max_loss_pct"])
