@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Assemble bench/results.json from the pieces scripts/bench.sh measured.
 
 usage: assemble.py --out bench/results.json --ours DIR/results.json --stock DIR/results.json

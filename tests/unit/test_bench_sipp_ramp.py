@@ -245,7 +245,7 @@ def test_uac_scenario_is_valid_xml_offers_pcma_and_loops_media():
     root = ET.fromstring(xml.split("\n", 2)[2])  # skip the XML declaration and DOCTYPE
     plays = [e for e in root.iter("exec") if e.get("play_pcap_audio")]
     assert len(plays) == 4
-    pauses = [e for e in root.iter("pause")]
+    pauses = list(root.iter("pause"))
     assert [p.get("milliseconds") for p in pauses] == ["7060"] * 4
     invite = root.find("send").text
     assert "m=audio [media_port] RTP/AVP 8 101" in invite and "PCMA/8000" in invite
