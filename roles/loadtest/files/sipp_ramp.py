@@ -461,10 +461,11 @@ class CpuSampler:
         self.hz = os.sysconf("SC_CLK_TCK")
         self.ncpu = os.cpu_count() or 1
 
-    def snapshot(self):
+    def snapshot(self, uas_pid=None):
         busy, total = parse_proc_stat_cpu(read("/proc/stat"))
         return {"t": time.monotonic(), "busy": busy, "total": total,
-                "asterisk": proc_ticks(pids_named("asterisk")), "sipp": proc_ticks(pids_named("sipp"))}
+                "asterisk": proc_ticks(pids_named("asterisk")), "sipp": proc_ticks(pids_named("sipp")),
+                "uas": proc_ticks([uas_pid]) if uas_pid else 0}
 
     def between(self, a, b):
         wall_ticks = (b["t"] - a["t"]) * self.hz * self.ncpu
@@ -472,6 +473,7 @@ class CpuSampler:
             "box": cpu_share_pct(b["busy"] - a["busy"], b["total"] - a["total"]),
             "asterisk": round(100.0 * (b["asterisk"] - a["asterisk"]) / wall_ticks, 1) if wall_ticks > 0 else None,
             "sipp": round(100.0 * (b["sipp"] - a["sipp"]) / wall_ticks, 1) if wall_ticks > 0 else None,
+            "uas": round(100.0 * (b.get("uas", 0) - a.get("uas", 0)) / wall_ticks, 1) if wall_ticks > 0 else None,
         }
 
 
@@ -624,7 +626,7 @@ def run_step(cfg, target, cpu, nft, deadline):
     chans_peak = calls_peak = 0
     bridges = {}
     over = 0
-    last = cpu.snapshot()
+    last = cpu.snapshot(uas.pid)
     window_first = None
     nft_first = nft_last = None
     nft_first_t = None
@@ -632,7 +634,7 @@ def run_step(cfg, target, cpu, nft, deadline):
     while True:
         time.sleep(cfg["sample_s"])
         now = time.monotonic()
-        snap = cpu.snapshot()
+        snap = cpu.snapshot(uas.pid)
         chans, calls = parse_channels_count(asterisk_cli("core show channels count"))
         chans_peak = max(chans_peak, chans or 0)
         calls_peak = max(calls_peak, calls or 0)
@@ -678,6 +680,8 @@ def run_step(cfg, target, cpu, nft, deadline):
         step["box_cpu_pct"] = whole["box"]
         step["asterisk_cpu_pct"] = whole["asterisk"]
         step["sipp_cpu_pct"] = whole["sipp"]
+        # The single UAS process (one SIP contact) echoes all RTP: the first SIPp to saturate.
+        step["sipp_uas_cpu_pct"] = whole["uas"]
         step["box_cpu_pct_peak"] = max(s["box"] for s in samples if s["box"] is not None) if samples else None
     else:
         step.update({"box_cpu_pct": None, "asterisk_cpu_pct": None, "sipp_cpu_pct": None, "box_cpu_pct_peak": None})
