@@ -1,0 +1,79 @@
+# -*- coding: utf-8 -*-
+# Copyright: byom.telephony contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A configuration change applied while calls are up drops none of them (reload, not restart).
+
+SIPp holds CALLS calls carrier -> Asterisk -> Vapi (127.0.0.2:5070); while they are up,
+site.yml (--tags asterisk) changes a PJSIP endpoint option (rtp_timeout) and a dialplan global
+(VAPI_MAX_CALLS). Counted: calls SIPp saw fail, calls up before / after the play, and whether
+Asterisk restarted (its system uptime) or reloaded.
+"""
+from __future__ import absolute_import, division, print_function
+
+import re
+import time
+
+import seclib
+from test_tollfraud import qualified
+
+CALLS = 10
+HOLD_S = 240
+
+
+def active_calls(target):
+    out = target.sh("asterisk -rx 'core show channels count'", check=False).stdout
+    found = re.search(r'(\d+) active call', out)
+    return int(found.group(1)) if found else -1
+
+
+def uptime(target):
+    out = target.sh("asterisk -rx 'core show uptime seconds'", check=False).stdout
+    system = re.search(r'System uptime:\s*(\d+)', out)
+    reload_ = re.search(r'Last reload:\s*(\d+)', out)
+    return (int(system.group(1)) if system else None, int(reload_.group(1)) if reload_ else None)
+
+
+def test_config_change_during_calls_drops_nothing(target):
+    did = target.vars['asterisk_dids'][0]
+    target.sh('rm -rf /opt/sec/hold && mkdir -p /opt/sec/hold')
+    seclib.sh(['docker', 'exec', '-d', '-w', '/opt/sec/hold', target.name, 'sh', '-c',
+               'timeout %d sipp -sf /opt/sec/vapi_uas_hold.xml -i 127.0.0.2 -p 5070 -m %d -nostdin '
+               '-trace_screen >uas.out 2>&1; echo $? >uas.rc' % (HOLD_S + 120, CALLS + 50)])
+    time.sleep(1)
+    assert qualified(target, 'vapi'), 'the Vapi stand-in does not answer qualify OPTIONS'
+    seclib.sh(['docker', 'exec', '-d', '-w', '/opt/sec/hold', target.name, 'sh', '-c',
+               'timeout %d sipp -sn uac -i 127.0.0.3 -p 5064 -s %s -d %d -l %d -m %d -r 5 -nostdin '
+               '-trace_screen 127.0.0.1:5060 >uac.out 2>&1; echo $? >uac.rc' % (HOLD_S + 120, did, HOLD_S * 1000, CALLS, CALLS)])
+    up = seclib.wait_for(lambda: active_calls(target) >= CALLS, timeout=30, interval=1)
+    before = active_calls(target)
+    system_before, _reload = uptime(target)
+    assert up, 'only %d of %d calls came up before the change' % (before, CALLS)
+    started = time.time()
+    run, path = target.deploy('site-reload.log', args=['--tags', 'asterisk'],
+                              env={'BYOM_SEC_RTP_TIMEOUT': '121', 'BYOM_SEC_MAX_CALLS': '51'})
+    play_s = time.time() - started
+    during = active_calls(target)
+    system_after, reload_after = uptime(target)
+    config = target.sh("grep -c 'rtp_timeout=121' /etc/asterisk/pjsip.conf; "
+                       "grep -c 'VAPI_MAX_CALLS=51' /etc/asterisk/extensions.conf", check=False).stdout.split()
+    # Let the calls run to their end and read SIPp's own verdict.
+    seclib.wait_for(lambda: target.sh('cat /opt/sec/hold/uac.rc 2>/dev/null || true', check=False).stdout.strip(),
+                    timeout=HOLD_S + 150, interval=5)
+    screen = target.sh('cat /opt/sec/hold/*uac*screen.log 2>/dev/null || cat /opt/sec/hold/uac.out', check=False).stdout
+    ok_calls = re.search(r'Successful call\s*\|\s*\d+\s*\|\s*(\d+)', screen)
+    failed_calls = re.search(r'Failed call\s*\|\s*\d+\s*\|\s*(\d+)', screen)
+    successful = int(ok_calls.group(1)) if ok_calls else None
+    failed = int(failed_calls.group(1)) if failed_calls else None
+    restarted = system_after is not None and system_before is not None and system_after < system_before
+    reloaded = reload_after is not None and reload_after <= play_s + 5
+    seclib.record('Reload during calls', '%d calls held, site.yml --tags asterisk (%.0fs)' % (CALLS, play_s),
+                  'up before %d / after play %d; SIPp successful %s, failed %s; %s' % (
+                      before, during, successful, failed,
+                      'RESTARTED' if restarted else ('reloaded' if reloaded else 'no reload seen')),
+                  run.rc == 0 and during == before and failed == 0 and successful == CALLS and not restarted and reloaded)
+    assert run.rc == 0, 'the play failed: %s' % path
+    assert config == ['1', '1'], 'the change did not land in the config files: %s' % config
+    assert not restarted, 'Asterisk restarted (uptime %s -> %s)' % (system_before, system_after)
+    assert reloaded, 'no reload happened during the play (last reload %ss ago, play %.0fs)' % (reload_after, play_s)
+    assert during == before, 'calls up before the play %d, after %d' % (before, during)
+    assert failed == 0 and successful == CALLS, screen[-2000:]
