@@ -115,6 +115,7 @@ def test_first_run_deploys_and_places_the_demo_call(first_run):
     assert all(int(n) >= 100 for n in media.groups()), media.group(0)
     setup = re.search(r'^setup time: ([\d.]+) ms', out, re.M)
     assert setup and float(setup.group(1)) < 2000, out[-3000:]
+    print(f"first run: changed={rc['byom-lab-vps']['changed']}; {media.group(0)}; {setup.group(0)}")
 
 
 def test_vapi_resources_created(first_run):
