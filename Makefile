@@ -28,3 +28,6 @@ venv: ## create/refresh .venv from requirements.txt
 
 bench: ## benchmark on this machine (about 30 min, waits for a quiet box first): writes bench/results.json
 	scripts/bench.sh
+
+security: ## security and fault suite (SIP attacks, toll fraud, API faults, bad input, secrets): summary table
+	scripts/security.sh
