@@ -144,7 +144,9 @@ if [ "${BENCH_SKIP_CONVERGE:-0}" != 1 ]; then
   http_delete "$emu_url/_emulator/requests"
   log "site.yml, re-run"
   t0=$(now)
-  timeout "$(remaining)" "${site[@]}" >"$out/rerun.log" 2>&1 || die "site.yml re-run failed: $out/rerun.log"
+  # profile_tasks: per-task durations at the end of the log, to see where a re-run spends its time.
+  ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks PROFILE_TASKS_TASK_OUTPUT_LIMIT=25 \
+    timeout "$(remaining)" "${site[@]}" >"$out/rerun.log" 2>&1 || die "site.yml re-run failed: $out/rerun.log"
   t1=$(now)
   http_get "$emu_url/_emulator/requests" >"$out/emulator-requests.json"
   phase_json "rerun_s=$(secs "$t0" "$t1")" "rerun_log=\"$out/rerun.log\""

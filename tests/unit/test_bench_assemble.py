@@ -47,7 +47,7 @@ def _result(max_calls, steps, c70=None):
 def _s(calls, ok, p99=7.0, cpu=30.0):
     return {"target_calls": calls, "ok": ok, "verdict": None if ok else "3 failed calls",
             "setup_ms": {"p50": 4.0, "p99": p99}, "box_cpu_pct": cpu, "sipp_cpu_pct": 10.0,
-            "asterisk_cpu_pct": 15.0, "rtp": {"loss_pct": 0.2}}
+            "asterisk_cpu_pct": 15.0, "rtp": {"loss_pct": 0.2, "asterisk_loss_pct": 0.05}}
 
 
 def test_assemble_figures_ratio_and_goals():
@@ -62,6 +62,7 @@ def test_assemble_figures_ratio_and_goals():
     assert res["calls_at_70pct_cpu"] == 380
     assert res["sipp_cpu_pct_at_max"] == 10.0 and res["box_cpu_pct_at_max"] == 85.0
     assert res["first_failed_step"]["calls"] == 600
+    assert res["rtp_loss_pct_at_max"] == 0.05 and res["rtp_loss_end_to_end_pct_at_max"] == 0.2
     assert res["steady_state_api_writes"] == 0 and res["steady_state_api_requests"] == 1
     assert res["measured_under_contention"] is False
     assert all(g["met"] for g in res["goals"].values())

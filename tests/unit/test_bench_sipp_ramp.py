@@ -180,6 +180,9 @@ def test_rtp_summary_loss_and_send_ratio():
     assert out["loss_pct"] == 1.0
     assert out["forward_loss_pct"] == 0.2
     assert out["uac_send_ratio"] == 1.0
+    # into Asterisk 1000 + 995, out of it 998 + 990
+    assert out["asterisk_loss_pct"] == round(100.0 * 7 / 1995, 3)
+    assert out["uas_echo_loss_pct"] == round(100.0 * 3 / 998, 3)
     assert sr.rtp_summary({}, 10, 3.0, 33.3) == {"counted": False}
 
 
@@ -200,11 +203,19 @@ def test_step_verdict_held():
     ({"failed": 3}, "3 failed calls"),
     ({"answered": 97}, "only 97 of 100 calls answered"),
     ({"held_s": 12.0}, "full load held only 12.0 s"),
-    ({"rtp": {"loss_pct": 1.4}}, "RTP loss 1.40% >= 1.00%"),
+    ({"rtp": {"loss_pct": 1.4, "asterisk_loss_pct": 1.2}}, "RTP loss (asterisk) 1.20% >= 1.00%"),
+    ({"sipp_exit": "SIPp caller exited with rc 255 (x/uac-0.out)"}, "SIPp caller exited with rc 255 (x/uac-0.out)"),
     ({"stop_reason": "box CPU above 70%"}, "box CPU above 70%"),
 ])
 def test_step_verdict_reasons(kw, expect):
     assert sr.step_verdict(_step(**kw), hold_s=30, max_loss_pct=1.0) == expect
+
+
+def test_step_verdict_loss_basis():
+    step = _step(rtp={"loss_pct": 1.5, "asterisk_loss_pct": 0.01})
+    # the echoing SIPp dropped 1.5%, Asterisk 0.01%: the edge held, the end-to-end view did not
+    assert sr.step_verdict(step, hold_s=30, max_loss_pct=1.0) is None
+    assert sr.step_verdict(step, 30, 1.0, loss_basis="end_to_end") == "RTP loss (end to end) 1.50% >= 1.00%"
 
 
 def test_step_verdict_without_rtp_counting_ignores_loss():

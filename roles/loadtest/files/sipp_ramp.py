@@ -46,7 +46,8 @@ CSV_FIELDS = [
     "setup_ms_p50", "setup_ms_p95", "setup_ms_p99", "box_cpu_pct", "box_cpu_pct_peak",
     "asterisk_cpu_pct", "sipp_cpu_pct", "channels_peak", "calls_peak", "native_bridges",
     "other_bridges", "rtp_carrier_to_asterisk", "rtp_asterisk_to_uas", "rtp_uas_to_asterisk",
-    "rtp_asterisk_to_carrier", "rtp_loss_pct", "uac_send_ratio", "sipp_uac_processes",
+    "rtp_asterisk_to_carrier", "rtp_loss_pct", "rtp_asterisk_loss_pct", "rtp_uas_echo_loss_pct", "uac_send_ratio",
+    "sipp_uac_processes", "sipp_uas_cpu_pct",
     "load_avg_1m_before",
 ]
 
@@ -175,16 +176,26 @@ def rtp_summary(delta, target_calls, window_s, pps_per_call):
     out = {"counted": True}
     for flow in RTP_FLOWS:
         out[flow] = delta.get(flow, 0)
+    # End to end: caller -> Asterisk -> UAS echo -> Asterisk -> caller (includes SIPp's echo).
     out["loss_pct"] = round(100.0 * (sent - back) / sent, 3) if sent else None
     fwd = delta.get("asterisk_to_uas", 0)
+    echoed = delta.get("uas_to_asterisk", 0)
     out["forward_loss_pct"] = round(100.0 * (sent - fwd) / sent, 3) if sent else None
+    # Through Asterisk only, both legs: packets in vs packets out. The system under test.
+    into = sent + echoed
+    out["asterisk_loss_pct"] = round(100.0 * (into - fwd - back) / into, 3) if into else None
+    # Dropped by the echoing SIPp UAS (the test tool): received vs echoed.
+    out["uas_echo_loss_pct"] = round(100.0 * (fwd - echoed) / fwd, 3) if fwd else None
     expected = target_calls * window_s * pps_per_call
     out["uac_send_ratio"] = round(sent / expected, 3) if expected > 0 else None
     return out
 
 
-def step_verdict(step, hold_s, max_loss_pct):
-    """Why a step does not count as held (None when it does)."""
+def step_verdict(step, hold_s, max_loss_pct, loss_basis="asterisk"):
+    """Why a step does not count as held (None when it does).
+
+    loss_basis: "asterisk" judges the loss Asterisk itself causes (both legs through it);
+    "end_to_end" also counts what the echoing SIPp UAS drops."""
     if step.get("stop_reason"):
         return step["stop_reason"]
     if step.get("failed", 0) > 0:
@@ -193,9 +204,13 @@ def step_verdict(step, hold_s, max_loss_pct):
         return "only %d of %d calls answered" % (step.get("answered", 0), step["target_calls"])
     if step.get("held_s", 0) + 0.5 < hold_s:
         return "full load held only %.1f s" % step.get("held_s", 0)
-    loss = (step.get("rtp") or {}).get("loss_pct")
+    if step.get("sipp_exit"):
+        return step["sipp_exit"]
+    rtp = step.get("rtp") or {}
+    key = "loss_pct" if loss_basis == "end_to_end" else "asterisk_loss_pct"
+    loss = rtp.get(key, rtp.get("loss_pct"))
     if loss is not None and loss >= max_loss_pct:
-        return "RTP loss %.2f%% >= %.2f%%" % (loss, max_loss_pct)
+        return "RTP loss (%s) %.2f%% >= %.2f%%" % (loss_basis.replace("_", " "), loss, max_loss_pct)
     return None
 
 
@@ -247,6 +262,7 @@ def step_row(step):
         "native_bridges": bridges.get("native_rtp", 0),
         "other_bridges": sum(v for k, v in bridges.items() if k != "native_rtp"),
         "rtp_loss_pct": rtp.get("loss_pct"), "uac_send_ratio": rtp.get("uac_send_ratio"),
+        "rtp_asterisk_loss_pct": rtp.get("asterisk_loss_pct"), "rtp_uas_echo_loss_pct": rtp.get("uas_echo_loss_pct"),
         "stop_reason": step.get("verdict") or "",
     })
     for flow in RTP_FLOWS:
@@ -276,7 +292,8 @@ def render_table(result):
             ("fail", "failed"), ("held s", "held_s"), ("p50 ms", "setup_ms_p50"),
             ("p95 ms", "setup_ms_p95"), ("p99 ms", "setup_ms_p99"), ("box %", "box_cpu_pct"),
             ("ast %", "asterisk_cpu_pct"), ("sipp %", "sipp_cpu_pct"), ("chans", "channels_peak"),
-            ("native", "native_bridges"), ("loss %", "rtp_loss_pct"), ("why not", "stop_reason")]
+            ("native", "native_bridges"), ("ast loss %", "rtp_asterisk_loss_pct"), ("e2e loss %", "rtp_loss_pct"),
+            ("why not", "stop_reason")]
     rows = [[col[0] for col in cols]]
     for step in result.get("steps", []):
         r = step_row(step)
@@ -565,6 +582,19 @@ def wait_channels_zero(bound_s):
     return parse_channels_count(asterisk_cli("core show channels count"))[0] == 0
 
 
+def sipp_error_excerpt(directory, limit=3):
+    """First events of SIPp's -trace_err files (why calls failed), each cut to 300 chars."""
+    out = []
+    for name in sorted(os.listdir(directory)):
+        if name.endswith("_errors.log"):
+            try:
+                events = [ln for ln in read(os.path.join(directory, name)).splitlines() if re.match(r"^\d{4}-\d\d-\d\d", ln)]
+            except OSError:
+                continue
+            out += ["%s: %s" % (name.split("_")[0], ev[:300]) for ev in events[:limit]]
+    return out[:2 * limit]
+
+
 def failed_so_far(directory):
     """Failed calls so far over every SIPp process of a step (their -fd 1 stat files)."""
     failed = 0
@@ -709,7 +739,11 @@ def run_step(cfg, target, cpu, nft, deadline):
     step["rtp"] = rtp_summary(delta, target, rtp_window, 1000.0 / cfg["ptime_ms"])
     if bridges and bridges.get("native_rtp", 0) < sum(bridges.values()):
         step["stop_reason"] = step["stop_reason"] or "non-native bridges: %s" % bridges
-    step["verdict"] = step_verdict(step, cfg["hold_s"], cfg["max_loss_pct"])
+    early = [(i, p.returncode) for i, p in enumerate(uacs) if p.returncode not in (0, None)]
+    if early and not step.get("stop_reason") and step.get("failed", 0) == 0:
+        step["sipp_exit"] = "SIPp caller exited with rc %s (%s/uac-%d.out)" % (early[0][1], step_dir, early[0][0])
+    step["sipp_errors"] = sipp_error_excerpt(step_dir)
+    step["verdict"] = step_verdict(step, cfg["hold_s"], cfg["max_loss_pct"], cfg.get("loss_basis", "asterisk"))
     step["ok"] = step["verdict"] is None
     if not wait_channels_zero(30):
         log("channels still up after the step; hung them up")
