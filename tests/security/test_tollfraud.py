@@ -131,7 +131,9 @@ def test_toll_fraud_battery(carrier):
 def test_refer_to_premium_numbers(carrier):
     """Vapi's side (a rogue one) transfers an established call towards premium/international numbers."""
     did = carrier.vars['asterisk_dids'][0]
-    targets = ['+19005551234', '+882345678901', '+442071838750', '+19005551234&PJSIP/+19005550000@carrier']
+    allowed = carrier.vars['asterisk_vapi_transfer_numbers'][0]['number']
+    targets = ['+19005551234', '+882345678901', '+442071838750', '+19005551234&PJSIP/+19005550000@carrier',
+               '+15552239999', allowed]
     rows = []
     for number in targets:
         before = int(carrier.sh("grep -c '^INVITE sip:' %s || true" % CARRIER_LOG, check=False).stdout.strip() or 0)
@@ -151,12 +153,19 @@ def test_refer_to_premium_numbers(carrier):
         sent = 'REFER sip:' in trace
         refer_codes = re.findall(r'SIP/2\.0 (\d{3})[^\n]*\n(?:[^\n]+\n)*?\s*CSeq:\s*1 REFER', trace)
         rows.append((number, sent, refer_codes, after - before))
+    control = [r for r in rows if r[0] == allowed]
+    rows = [r for r in rows if r[0] != allowed]
     reached = sum(r[3] for r in rows)
     sent = sum(1 for r in rows if r[1])
-    for number, was_sent, codes, hits in rows:
+    for number, was_sent, codes, hits in rows + control:
         print('  REFER -> %-40s sent %s response %s reached-carrier %d' % (number[:40], was_sent, codes or 'none', hits))
     seclib.record('Toll fraud', 'REFER/transfer to premium/international', 'attempts %d (sent %d) / reached-carrier %d' % (
         len(rows), sent, reached), reached == 0 and sent == len(rows),
         '; '.join('%s:%s' % (r[0][:14], '/'.join(r[2]) or '-') for r in rows))
+    seclib.record('Toll fraud', 'REFER positive control (allowlisted %s)' % allowed,
+                  'response %s, reached-carrier %d' % ('/'.join(control[0][2]) or 'none', control[0][3]), control[0][3] > 0)
     assert sent == len(rows), 'the call to the DID was not set up, so no REFER was sent: %s' % rows
     assert reached == 0, rows
+    # The allowlisted transfer does reach the carrier: the REFERs above were refused by policy,
+    # not lost to a broken scenario.
+    assert control[0][3] > 0, 'the allowlisted REFER did not reach the carrier: %s' % control
