@@ -63,8 +63,10 @@ def test_config_change_during_calls_drops_nothing(target):
     config = target.sh("grep -c '^rtp_timeout=%d$' /etc/asterisk/pjsip.conf; grep -c '^VAPI_MAX_CALLS=%d$' "
                        "/etc/asterisk/extensions.conf" % (rtp_timeout, max_calls), check=False).stdout.split()
     # Let the calls run to their end and read SIPp's own verdict.
-    seclib.wait_for(lambda: target.sh('cat /opt/sec/hold/uac.rc 2>/dev/null || true', check=False).stdout.strip(),
-                    timeout=hold_s + 150, interval=5)
+
+    def uac_done():
+        return target.sh('cat /opt/sec/hold/uac.rc 2>/dev/null || true', check=False).stdout.strip()
+    seclib.wait_for(uac_done, timeout=hold_s + 150, interval=5)
     screen = target.sh('cat /opt/sec/hold/*uac*screen.log 2>/dev/null || cat /opt/sec/hold/uac.out', check=False).stdout
     ok_calls = re.search(r'Successful call\s*\|\s*\d+\s*\|\s*(\d+)', screen)
     failed_calls = re.search(r'Failed call\s*\|\s*\d+\s*\|\s*(\d+)', screen)

@@ -38,7 +38,7 @@ def udp(src, dst, port, wait):
     sock.settimeout(wait)
     sock.connect((dst, port))
     try:
-        for _ in range(2):
+        for _attempt in range(2):
             sock.send(b'\r\n\r\n')
             try:
                 sock.recv(2048)

@@ -45,7 +45,7 @@ def main():
     sock.settimeout(wait)
     sport = sock.getsockname()[1]
     answers = []
-    for _ in range(min(count, 50)):
+    for _attempt in range(min(count, 50)):
         if method == 'RAW':
             sock.sendto(b'\x80\x08' + b'\x00' * 158, (dst, dport))
             continue
