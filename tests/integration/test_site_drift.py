@@ -51,7 +51,7 @@ pytestmark = pytest.mark.skipif(shutil.which('docker') is None or os.geteuid() !
 
 
 def lab(*args, timeout=1500):
-    proc = subprocess.run([str(ROOT / 'scripts' / 'lab.sh'), *args], cwd=ROOT, env=ENV, timeout=timeout,
+    proc = subprocess.run([str(ROOT / 'scripts' / 'lab.sh'), *args], cwd=ROOT, env=ENV, timeout=timeout, check=False,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     OUTPUTS.append(proc.stdout)
     return proc
@@ -79,7 +79,7 @@ def emulator(method, path, body=None, auth=True):
 
 def box(*cmd):
     return subprocess.run(['docker', 'exec', CONTAINER, *cmd], stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, timeout=60)
+                          stderr=subprocess.STDOUT, text=True, timeout=60, check=False)
 
 
 def box_file_sha(path):

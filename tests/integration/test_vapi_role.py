@@ -5,6 +5,7 @@ Shows what one lab host cannot: one trunk per host, assistants ensured once for 
 each host's DIDs bound to its own trunk, a re-run that only reads, and bad input refused
 before any API request.
 """
+import re
 import json
 import os
 import subprocess
@@ -77,11 +78,11 @@ def play(tmp_path, inv):
     env.pop('VAPI_API_KEY', None)
     env.pop('VAPI_API_URL', None)
     return subprocess.run([str(Path(sys.executable).parent / 'ansible-playbook'), '-i', str(inv), str(tmp_path / 'play.yml')],
-                          cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
+                          cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600, check=False)
 
 
 def changed(output):
-    return sum(int(n) for n in __import__('re').findall(r'changed=(\d+)', output))
+    return sum(int(n) for n in re.findall(r'changed=(\d+)', output))
 
 
 @pytest.fixture(scope='module')
@@ -89,7 +90,7 @@ def emulator():
     proc = subprocess.Popen([sys.executable, str(ROOT / 'tests/vapi_emulator/server.py'), '--host', '127.0.0.1',
                              '--port', str(PORT), '--api-key', KEY],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(50):
+    for _attempt in range(50):
         try:
             api('GET', '/_emulator/health', auth=False)
             break

@@ -42,7 +42,7 @@ class Uas:
         )
         assert host.run(cmd).rc == 0
         # Wait (bounded) until the UAS socket listens.
-        for _ in range(20):
+        for _attempt in range(20):
             if host.run(f"ss -Hlun 'sport = :{port}' | grep -q {ip}").rc == 0:
                 break
             time.sleep(0.25)
@@ -50,7 +50,7 @@ class Uas:
             raise AssertionError(f"SIPp UAS {ip}:{port} did not start")
 
     def stop(self, wait=0):
-        for _ in range(int(wait * 4)):
+        for _attempt in range(int(wait * 4)):
             if self.host.run(f"kill -0 $(cat {RUN}/{self.name}.pid) 2>/dev/null").rc != 0:
                 break
             time.sleep(0.25)
@@ -74,7 +74,7 @@ def uac(host, scenario, ip, port, service, extra="", calls=1, timeout=40, backgr
 
 
 def wait_background(host, name, limit=60):
-    for _ in range(limit * 2):
+    for _attempt in range(limit * 2):
         rc = host.run(f"cat {RUN}/{name}.rc 2>/dev/null").stdout.strip()
         if rc:
             return int(rc), host.run(f"cat {RUN}/{name}.msg 2>/dev/null").stdout
