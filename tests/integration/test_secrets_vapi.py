@@ -20,7 +20,9 @@ KEY = 'sec-secrets-api-key-6c1f0e'
 TRUNK_PW = 'sec-trunk-password-7f3a'
 HOOK = 'sec-hook-secret-91c2'
 ROLE_PW = 'sec-role-password-5d1e'
-SECRETS = {'api key': KEY, 'trunk password': TRUNK_PW, 'server secret': HOOK, 'role SIP password': ROLE_PW}
+ROLE_HOOK = 'sec-role-hook-secret-0e9b'
+SECRETS = {'api key': KEY, 'trunk password': TRUNK_PW, 'server secret': HOOK, 'role SIP password': ROLE_PW,
+           'role server secret': ROLE_HOOK}
 OUTPUTS = {}
 
 
