@@ -69,6 +69,40 @@ def held_step(result):
     return held[-1] if held else None
 
 
+def max_held_end_to_end(result, max_loss_pct=1.0):
+    """Largest step held (from the bottom up) also with end-to-end RTP loss < max_loss_pct,
+    i.e. counting what the echoing SIPp UAS on the same box drops."""
+    best = 0
+    for step in (result or {}).get("steps", []):
+        loss = (step.get("rtp") or {}).get("loss_pct")
+        if not step.get("ok") or loss is None or loss >= max_loss_pct:
+            break
+        best = step.get("target_calls", best)
+    return best
+
+
+def other_cpu(step):
+    """Whole-box CPU not used by Asterisk or SIPp during the step: other work on the machine
+    (plus kernel time not charged to them)."""
+    parts = [step.get("box_cpu_pct"), step.get("asterisk_cpu_pct"), step.get("sipp_cpu_pct")]
+    if any(p is None for p in parts):
+        return None
+    return round(parts[0] - parts[1] - parts[2], 1)
+
+
+CONTENTION_PCT = 15.0
+
+
+def contended(phases, summary, steps):
+    """True when the machine was busy with other work: no quiet start, a busy box right before
+    the first step, or a median of more than CONTENTION_PCT box CPU not used by the test."""
+    if not phases.get("quiet_reached", False):
+        return True
+    idle = summary.get("idle_box_cpu_pct")
+    other = _median([other_cpu(st) for st in steps])
+    return bool((idle is not None and idle > CONTENTION_PCT) or (other is not None and other > CONTENTION_PCT))
+
+
 def goal_met(value, goal):
     op, target = goal
     if value is None:
@@ -92,6 +126,7 @@ def step_brief(step):
         "sipp_errors": step.get("sipp_errors"),
         "rtp_packets_sent": rtp.get("carrier_to_asterisk"), "rtp_packets_echoed": rtp.get("asterisk_to_carrier"),
         "load_avg_1m_before": step.get("load_avg_1m_before"),
+        "box_cpu_not_from_test_pct": other_cpu(step),
     }
 
 
@@ -107,6 +142,7 @@ def assemble(ours, stock, phases, emulator_log, setup_at=100):
     steps = (ours or {}).get("steps", [])
     res = {
         "max_concurrent_calls": max_ours,
+        "max_concurrent_calls_end_to_end": max_held_end_to_end(ours),
         "calls_at_70pct_cpu": c70,
         # None above: 70% was not reached on any step; then the figure is "more than the last step".
         "calls_at_70pct_cpu_reached": c70 is not None,
@@ -137,7 +173,10 @@ def assemble(ours, stock, phases, emulator_log, setup_at=100):
         "idle_box_cpu_pct": ours_sum.get("idle_box_cpu_pct"),
         "machine_load_before": phases.get("machine_load_before"),
         "machine_quiet_before": phases.get("quiet_reached"),
-        "measured_under_contention": not phases.get("quiet_reached", False),
+        # The load average is checked before the run only; other work that starts later shows
+        # up as box CPU not used by Asterisk or SIPp (per step in ours_steps).
+        "measured_under_contention": contended(phases, ours_sum, steps),
+        "box_cpu_not_from_test_pct_median": _median([other_cpu(st) for st in steps]),
         "load_avg_before_loadtest": phases.get("load_before_loadtest"),
         "hold_s": ((ours or {}).get("config") or {}).get("hold_s"),
         "call_rate_cps": ((ours or {}).get("config") or {}).get("call_rate"),
@@ -150,6 +189,14 @@ def assemble(ours, stock, phases, emulator_log, setup_at=100):
     res["goals"] = {k: {"goal": "%s %s" % g, "value": res.get(k), "met": goal_met(res.get(k), g)}
                     for k, g in GOALS.items()}
     return res
+
+
+def _median(values):
+    vals = sorted(v for v in values if v is not None)
+    if not vals:
+        return None
+    mid = len(vals) // 2
+    return vals[mid] if len(vals) % 2 else round((vals[mid - 1] + vals[mid]) / 2.0, 1)
 
 
 def _load(path):

@@ -62,6 +62,9 @@ def test_assemble_figures_ratio_and_goals():
     assert res["calls_at_70pct_cpu"] == 380
     assert res["sipp_cpu_pct_at_max"] == 10.0 and res["box_cpu_pct_at_max"] == 85.0
     assert res["first_failed_step"]["calls"] == 600
+    assert res["max_concurrent_calls_end_to_end"] == 500
+    assert res["ours_steps"][0]["box_cpu_not_from_test_pct"] == 5.0  # 30 - 15 - 10
+    assert res["box_cpu_not_from_test_pct_median"] == 5.0
     assert res["rtp_loss_pct_at_max"] == 0.05 and res["rtp_loss_end_to_end_pct_at_max"] == 0.2
     assert res["steady_state_api_writes"] == 0 and res["steady_state_api_requests"] == 1
     assert res["measured_under_contention"] is False
@@ -79,3 +82,18 @@ def test_assemble_flags_contention_missing_pieces_and_unmet_goals():
     assert res["goals"]["setup_ms_p99"]["met"] is False
     assert res["goals"]["rerun_s"]["met"] is None
     assert res["steady_state_api_requests"] is None
+
+
+def test_max_held_end_to_end_stops_at_first_lossy_step():
+    steps = [_s(100, True), _s(200, True), _s(300, True), _s(400, False)]
+    steps[1]["rtp"] = {"loss_pct": 1.5, "asterisk_loss_pct": 0.0}
+    assert ba.max_held_end_to_end({"steps": steps}) == 100
+    assert ba.max_held_end_to_end({"steps": []}) == 0
+
+
+def test_contention_detected_after_a_quiet_start():
+    busy = [_s(100, True, cpu=80.0)]  # 80 - 15 - 10 = 55% of the box used by something else
+    assert ba.contended({"quiet_reached": True}, {"idle_box_cpu_pct": 2.0}, busy) is True
+    assert ba.contended({"quiet_reached": True}, {"idle_box_cpu_pct": 40.0}, [_s(100, True)]) is True
+    assert ba.contended({"quiet_reached": True}, {"idle_box_cpu_pct": 2.0}, [_s(100, True)]) is False
+    assert ba.contended({}, {"idle_box_cpu_pct": 2.0}, [_s(100, True)]) is True
