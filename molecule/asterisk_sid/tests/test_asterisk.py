@@ -61,6 +61,12 @@ def test_open_files_limit(host):
     assert re.search(r"Max open files\s+16384\s", limits), limits
 
 
+def test_call_records_are_off_by_default(host):
+    # A CSV line per call costs throughput and leaks phone numbers (the packaged file is 0644).
+    assert re.search(r"Logging:\s+Disabled", cli(host, "cdr show status"))
+    assert "enable=no" in host.file("/etc/asterisk/cdr.conf").content_string
+
+
 def test_1_carrier_did_reaches_vapi_with_two_way_rtp(host):
     vapi = Uas(host, "127.0.0.2", 5070, calls=1, echo=True)
     name = uac(host, "uac_pcma.xml", "127.0.0.3", 5081, DID, extra="-d 6000", background=True)

@@ -87,7 +87,7 @@ def ufw_rules(host):
     for line in lines[lines.index(next(x for x in lines if x.startswith("--"))) + 1:]:
         if not line.strip():
             continue
-        body, _, comment = line.partition("#")
+        body, _sep, comment = line.partition("#")
         cols = [c.strip() for c in body.split("  ") if c.strip()]
         rules.append((cols[0], cols[1], cols[2], comment.strip()))
     return rules
@@ -103,7 +103,7 @@ def responder(host):
     name = host.backend.get_hostname()
     # Bounded lifetime: gone after 300 s even if the test run is interrupted.
     docker("exec", "-d", name, "timeout", "300", "python3", "-c", RESPONDER, str(SIP_PORT), str(RTP_PROBE_PORT))
-    for _ in range(50):
+    for _attempt in range(50):
         if ":%d " % RTP_PROBE_PORT in host.check_output("ss -lun"):
             break
         time.sleep(0.2)
@@ -121,7 +121,7 @@ def test_ufw_active_with_default_deny(host):
 
 
 def test_ufw_holds_exactly_the_declared_rules(host):
-    client_ip, _ = client_addresses()
+    client_ip, _outsider = client_addresses()
     expected = {
         ("22/tcp", "ALLOW", "Anywhere"),
         ("22/tcp (v6)", "ALLOW", "Anywhere (v6)"),
@@ -179,19 +179,19 @@ def test_unattended_upgrades_take_security_updates_only(host):
 
 
 def test_sip_from_an_allowed_peer_is_answered(host, vps_ip, responder):
-    client_ip, _ = client_addresses()
+    client_ip, _outsider = client_addresses()
     assert probe(client_ip, vps_ip, SIP_PORT).startswith("ANSWER SIP/2.0 200")
 
 
 def test_sip_from_an_outsider_gets_no_answer_but_rtp_does(host, vps_ip, responder):
-    _, outsider = client_addresses()
+    _client, outsider = client_addresses()
     assert probe(outsider, vps_ip, SIP_PORT) == "TIMEOUT"
     # Same source, RTP range open to any: proves the outsider address itself is reachable.
     assert probe(outsider, vps_ip, RTP_PROBE_PORT).startswith("ANSWER")
 
 
 def test_repeated_auth_failures_ban_every_packet_of_the_source(host, vps_ip, responder):
-    client_ip, _ = client_addresses()
+    client_ip, _outsider = client_addresses()
     sport = 45060
     # A live flow first: conntrack now tracks it, as it would a flooder's.
     assert probe(client_ip, vps_ip, SIP_PORT, sport).startswith("ANSWER")
@@ -211,7 +211,7 @@ def test_repeated_auth_failures_ban_every_packet_of_the_source(host, vps_ip, res
     try:
         subprocess.run(["docker", "exec", "-i", host.backend.get_hostname(), "sh", "-c", "cat >> /var/log/asterisk/security"],
                        input=lines, text=True, timeout=30, check=True)
-        for _ in range(30):
+        for _attempt in range(30):
             banned = host.check_output("fail2ban-client status asterisk")
             if client_ip in banned:
                 break
