@@ -57,7 +57,8 @@ section = None
 for row in rows:
     name = row['section'] if row['section'] != section else ''
     section = row['section']
-    print('| %-20s | %-52s | %-80s | %-4s |' % (name[:20], row['item'][:52], row['value'][:80],
+    value = ' '.join(row['value'].split())
+    print('| %-20s | %-52s | %-80s | %-4s |' % (name[:20], row['item'][:52], value[:80],
                                              'yes' if row['ok'] else 'NO'))
 print(line)
 bad = [r for r in rows if not r['ok']]

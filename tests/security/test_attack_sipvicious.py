@@ -41,8 +41,9 @@ def signature(answers):
 def test_svmap_finds_no_version(target):
     out = sv(target, 'svmap', '-p 5060 127.0.0.1', 60)
     leaked = re.findall(r'Asterisk[ /]?\d[\d.]*', out)
-    seclib.record('SIP attacks', 'svmap 127.0.0.1 (from 127.0.0.5)',
-                  'fingerprint: %s' % (' '.join(out.split('|')[-2:]).strip()[:60] or 'nothing'), not leaked)
+    rows = [line for line in out.splitlines() if '127.0.0.1:5060' in line]
+    fingerprint = ' / '.join(cell.strip() for cell in rows[0].split('|')[2:] if cell.strip()) if rows else 'nothing'
+    seclib.record('SIP attacks', 'svmap 127.0.0.1 (from 127.0.0.5)', 'found, user agent: %s' % fingerprint, not leaked)
     assert not leaked, 'the SIP server advertises its version: %s' % out
 
 
