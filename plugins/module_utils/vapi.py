@@ -25,7 +25,7 @@ REQUESTS_IMP_ERR = None
 try:
     import requests
     from requests.adapters import HTTPAdapter
-    from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
+    from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError, ReadTimeoutError
     from urllib3.util.retry import Retry
     HAS_REQUESTS = True
 except ImportError:
@@ -207,7 +207,10 @@ class VapiClient(object):
             raise VapiError(self._fail_text(method, path, 'gave up after %d retries (%s)' % (self.retries, exc)),
                             ambiguous=ANSWERED)
         except requests.exceptions.ConnectionError as exc:
-            raise VapiError(self._fail_text(method, path, 'cannot connect to %s (%s)' % (self.base_url, exc)),
+            # Read time-outs that outlast every retry arrive wrapped as a ConnectionError.
+            what = ('no answer within %ss' % self.timeout if _reason(exc, ReadTimeoutError)
+                    else 'cannot connect to %s' % self.base_url)
+            raise VapiError(self._fail_text(method, path, '%s (%s)' % (what, exc)),
                             ambiguous=False if _never_sent(exc) else IN_FLIGHT)
         except requests.exceptions.RequestException as exc:
             raise VapiError(self._fail_text(method, path, '%s' % exc), ambiguous=IN_FLIGHT)
@@ -305,13 +308,18 @@ class VapiClient(object):
         return None
 
 
+def _reason(exc, kinds):
+    """True when the urllib3 error underneath a requests exception is one of kinds."""
+    reason = exc.args[0] if exc.args else None
+    reason = getattr(reason, 'reason', reason)
+    return isinstance(reason, kinds)
+
+
 def _never_sent(exc):
     """True when the connection was never made, so the request cannot have reached the API."""
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return True
-    reason = exc.args[0] if exc.args else None
-    reason = getattr(reason, 'reason', reason)
-    return isinstance(reason, (NewConnectionError, ConnectTimeoutError))
+    return _reason(exc, (NewConnectionError, ConnectTimeoutError))
 
 
 # ---- validation (before any HTTP call) ----
