@@ -20,22 +20,13 @@
 # Environment: BYOM_ASTERISK_SUITE (default sid: Asterisk 22 LTS), BYOM_DEBIAN_MIRROR (default:
 # the mirror this host's apt uses), BYOM_WORK_DIR (default: a temporary directory).
 set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
 
 out=${1:?usage: $0 OUTDIR}
 suite=${BYOM_ASTERISK_SUITE:-sid}
 log() { printf '[asterisk-source] %s\n' "$*" >&2; }
 
-# Same detection as scripts/lab-images.sh: never hard-code an archive host.
-host_debian_mirror() {
-  local uri
-  uri=$(grep -hoE '^URIs: *[^ ]+' /etc/apt/sources.list.d/*.sources 2>/dev/null \
-        | awk '{print $2}' | grep -vE 'security' | head -n1 || true)
-  if [ -z "$uri" ]; then
-    uri=$(grep -hoE '^deb +[^ ]+' /etc/apt/sources.list 2>/dev/null | awk '{print $2}' | head -n1 || true)
-  fi
-  [ -n "$uri" ] || { log "cannot find a Debian mirror; set BYOM_DEBIAN_MIRROR"; exit 1; }
-  printf '%s\n' "${uri%/}"
-}
+host_debian_mirror() { "$here/debian-mirror.sh"; }
 
 # A previous result is kept only if every checksum it recorded still holds.
 cached_ok() {

@@ -23,16 +23,7 @@ INCLUDE_PKGS="python3,systemd,systemd-sysv,iproute2,ca-certificates,procps,iptab
 log() { printf '[lab-images] %s\n' "$*" >&2; }
 
 # The archive mirror is whatever this machine's apt already uses, unless overridden.
-host_debian_mirror() {
-  local uri
-  uri=$(grep -hoE '^URIs: *[^ ]+' /etc/apt/sources.list.d/*.sources 2>/dev/null \
-        | awk '{print $2}' | grep -vE 'security' | head -n1 || true)
-  if [ -z "$uri" ]; then
-    uri=$(grep -hoE '^deb +[^ ]+' /etc/apt/sources.list 2>/dev/null | awk '{print $2}' | head -n1 || true)
-  fi
-  [ -n "$uri" ] || { log "cannot find a Debian mirror; set BYOM_DEBIAN_MIRROR"; exit 1; }
-  printf '%s\n' "${uri%/}"
-}
+host_debian_mirror() { "$here/debian-mirror.sh"; }
 
 recipe_hash() {
   local name=$1 suite=$2 archive=$3
