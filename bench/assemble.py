@@ -178,6 +178,7 @@ def assemble(ours, stock, phases, emulator_log, setup_at=100):
         "measured_under_contention": contended(phases, ours_sum, steps),
         "box_cpu_not_from_test_pct_median": _median([other_cpu(st) for st in steps]),
         "load_avg_before_loadtest": phases.get("load_before_loadtest"),
+        "host_sysctl_for_load": phases.get("host_sysctl_for_load"),
         "hold_s": ((ours or {}).get("config") or {}).get("hold_s"),
         "call_rate_cps": ((ours or {}).get("config") or {}).get("call_rate"),
         "cpu_note": "CPU figures are shares of the whole box (%s cores); SIPp runs on the same box." % (

@@ -49,8 +49,11 @@ budget_start=""
 remaining() { python3 -c 'import sys, time; print(max(1, int(float(sys.argv[1]) + int(sys.argv[2]) - time.time())))' "$budget_start" "$max_s"; }
 
 emu_pid=""
+sysctl_restore=()   # "key=old value" pairs set on the host by host_kernel_for_load
 cleanup() {
   if [ -n "$emu_pid" ] && kill -0 "$emu_pid" 2>/dev/null; then kill "$emu_pid" || true; fi
+  local kv
+  for kv in "${sysctl_restore[@]}"; do sysctl -q -w "$kv" >/dev/null 2>&1 || log "could not restore $kv"; done
   if [ "${BENCH_KEEP:-0}" != 1 ]; then
     for c in "$vps" "$stock"; do docker rm -f "$c" >/dev/null 2>&1 || true; done
   fi
@@ -185,6 +188,32 @@ loadtest() {
   [ -f "$dir/$host/table.txt" ] && cat "$dir/$host/table.txt" >&2
   return 0
 }
+# The lab container shares the host's kernel and cannot write /proc/sys, so the kernel settings
+# the hardening role wrote on the edge (/etc/sysctl.d/60-byom-telephony.conf, applied at boot on
+# a real VPS) are applied to the host for the load tests, then restored. One more setting is for
+# the load generator, not the edge: SIPp's -rtp_echo receives every call's RTP on ONE socket
+# (25,000 packets/s at 500 calls), and the default 208 KiB buffer overflows at the first
+# scheduling hiccup; Asterisk has a socket per call leg. BENCH_HOST_SYSCTL=0 skips all of it.
+host_kernel_for_load() {
+  local settings key value old applied=()
+  [ "${BENCH_HOST_SYSCTL:-1}" = 1 ] || { log "host kernel settings left alone (BENCH_HOST_SYSCTL=0)"; return 0; }
+  settings=$(docker exec "$vps" sh -c 'cat /etc/sysctl.d/60-byom-telephony.conf 2>/dev/null' \
+             | sed -n 's/^[[:space:]]*\([a-z0-9_.]*\)[[:space:]]*=[[:space:]]*\([^[:space:]#]*\).*/\1=\2/p')
+  settings+=$'\n'"net.core.rmem_default=${BENCH_GENERATOR_RMEM_DEFAULT:-4194304}"
+  while IFS='=' read -r key value; do
+    [ -n "$key" ] || continue
+    old=$(sysctl -n "$key" 2>/dev/null) || { log "host has no $key: not applied"; continue; }
+    old=$(printf '%s' "$old" | tr -s '[:space:]' ' ')
+    if sysctl -q -w "$key=$value" >/dev/null 2>&1; then
+      sysctl_restore+=("$key=$old"); applied+=("\"$key\": \"$value (was $old)\"")
+    else
+      log "could not set $key=$value on the host: not applied"
+    fi
+  done <<<"$settings"
+  log "host kernel for the load tests: ${applied[*]:-nothing applied}"
+  phase_json "host_sysctl_for_load={$(IFS=,; printf '%s' "${applied[*]}")}"
+}
+docker inspect "$vps" >/dev/null 2>&1 && host_kernel_for_load
 phase_json "load_before_loadtest=\"$(cut -d' ' -f1-3 /proc/loadavg)\""
 docker inspect "$vps" >/dev/null 2>&1 && loadtest byom-bench-vps "$out/loadtest-ours"
 docker inspect "$stock" >/dev/null 2>&1 && loadtest byom-bench-stock "$out/loadtest-stock"

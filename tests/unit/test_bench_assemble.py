@@ -54,9 +54,11 @@ def test_assemble_figures_ratio_and_goals():
     ours = _result(500, [_s(100, True, p99=8.5), _s(500, True, cpu=85.0), _s(600, False)], c70=380)
     stock = _result(100, [_s(100, True), _s(200, False)])
     phases = {"converge_cold_s": 200.1, "rerun_s": 15.2, "rerun_changed": 0, "quiet_reached": True,
-              "machine_load_before": "0.5 0.7 0.9"}
+              "machine_load_before": "0.5 0.7 0.9",
+              "host_sysctl_for_load": {"net.core.rmem_default": "4194304 (was 212992)"}}
     res = ba.assemble(ours, stock, phases, [{"method": "GET", "path": "/credential"}])
     assert res["max_concurrent_calls"] == 500
+    assert res["host_sysctl_for_load"] == {"net.core.rmem_default": "4194304 (was 212992)"}
     assert res["stock_ratio"] == 5.0
     assert res["setup_ms_p99"] == 8.5
     assert res["calls_at_70pct_cpu"] == 380
