@@ -76,6 +76,42 @@ def uac(host, args, password="", timeout=30):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+class TlsUas:
+    """files/sip_tls_uas.py in the background (Vapi answering over TLS); result() returns its JSON."""
+
+    def __init__(self, host, timeout=25):
+        self.host = host
+        self.name = f"tls-uas-{uuid.uuid4().hex[:8]}"
+        assert host.run(
+            f"mkdir -p {RUN} && cd {RUN} && setsid -f sh -c 'exec timeout {timeout + 5} python3 "
+            f"{PEERS}/sip_tls_uas.py --timeout {timeout} >{self.name}.json 2>{self.name}.err'"
+        ).rc == 0
+        for _attempt in range(40):
+            if "listening" in host.run(f"cat {RUN}/{self.name}.err").stdout:
+                return
+            time.sleep(0.25)
+        raise AssertionError("sip_tls_uas.py did not start: " + host.run(f"cat {RUN}/{self.name}.err").stdout)
+
+    def result(self, limit=30):
+        for _attempt in range(limit * 4):
+            out = self.host.run(f"cat {RUN}/{self.name}.json").stdout.strip()
+            if out:
+                return json.loads(out)
+            time.sleep(0.25)
+        raise AssertionError(f"sip_tls_uas.py gave no result in {limit}s")
+
+
+def uac_sipp(host, scenario, ip, port, target, service, transport="u1", extra="", timeout=30):
+    """A SIPp UAC run to its end; returns (rc, message trace)."""
+    name = f"uac-{ip}-{port}-{uuid.uuid4().hex[:8]}"
+    result = host.run(
+        f"mkdir -p {RUN} && cd {RUN} && timeout {timeout} sipp -sf {PEERS}/{scenario} -t {transport} "
+        f"-i {ip} -p {port} -mi {ip} {target} -s {shlex.quote(service)} -m 1 {extra} -nostdin "
+        f"-trace_msg -message_file {name}.msg >/dev/null 2>&1"
+    )
+    return result.rc, host.run(f"cat {RUN}/{name}.msg 2>/dev/null").stdout
+
+
 def registration_status(host, trunk):
     out = cli(host, "pjsip show registrations")
     match = re.search(rf"^\s*{trunk}-reg/\S+\s+\S+\s+(\w+)", out, re.M)

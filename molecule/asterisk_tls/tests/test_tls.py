@@ -8,9 +8,11 @@ import re
 
 import pytest
 
-from lab import CA, CARRIERS, LAB, Sipp, cli, registration_status, requests, responses, uac, wait_registration
+from lab import (CA, CARRIERS, LAB, Sipp, TlsUas, cli, registration_status, requests, responses, uac, uac_sipp,
+                 wait_registration)
 
 NATIONAL = "+12125550123"
+DID = LAB["asterisk_dids"][0]
 VAPI_USER = LAB["asterisk_vapi_inbound_username"]
 VAPI_PASS = LAB["asterisk_vapi_inbound_password"]
 TLS_PORT = 5061
@@ -112,6 +114,32 @@ def test_options_over_tcp_answered(host):
     assert result.get("final") == 200, result
 
 
+def _assert_srtp_media(media):
+    """The sender plays G.711 (80 bytes per 10 ms; the lab pcap sends 30 ms packets). SRTP adds
+    the 10-byte HMAC-SHA1-80 tag after the payload: 12 + 240 + 10 = 262 bytes, plain RTP 252."""
+    assert media["packets"] >= 20, media
+    size, count = collections.Counter({int(k): v for k, v in media["sizes"].items()}).most_common(1)[0]
+    assert (size - 12 - 10) % 80 == 0 and count >= 0.9 * media["packets"], media
+
+
+def test_carrier_over_tcp_did_reaches_vapi_over_tls_with_srtp(host):
+    """carrier2 (TCP) -> DID -> Vapi trunk over TLS with an SDES offer; SRTP flows to Vapi."""
+    vapi = TlsUas(host)
+    rc, msg = uac_sipp(host, "uac_pcma.xml", "127.0.0.5", 5093, "127.0.0.1:5060", DID, transport="t1", extra="-d 3000")
+    result = vapi.result()
+    assert rc == 0 and 200 in responses(msg), msg[-2000:]
+    assert "error" not in result, result
+    assert result["tls_version"] in ("TLSv1.2", "TLSv1.3"), result
+    assert result["requests"][:1] == ["INVITE"] and "ACK" in result["requests"] and "BYE" in result["requests"], result
+    assert re.match(rf"sips?:\{DID}@127\.0\.0\.2:5071", result["invite_uri"]), result
+    offer = result["offer_sdp"]
+    assert re.search(r"^m=audio \d+ RTP/SAVP ", offer, re.M), offer
+    assert re.search(r"^a=crypto:\d+ AES_CM_128_HMAC_SHA1_(80|32) inline:", offer, re.M), offer
+    _assert_srtp_media(result["media"])
+    log = host.file("/var/log/asterisk/messages").content_string
+    assert re.search(rf"BYOM-CALL endpoint=carrier2 from=5550100 to=\{DID} cause=16 dialstatus=ANSWER", log)
+
+
 def test_sdes_call_over_tls_reaches_the_carrier(host):
     assert registration_status(host, "carrier1") == "Registered", "registration tests must run first"
     ip, port = _host_port("carrier1")
@@ -128,14 +156,8 @@ def test_sdes_call_over_tls_reaches_the_carrier(host):
     assert requests(carrier_msg, "INVITE") == 1, carrier_msg[:2000]
     assert re.search(rf"^INVITE sip:\{NATIONAL}@{re.escape(ip)}:{port}", carrier_msg, re.M)
     assert requests(carrier_msg, "BYE") == 1, "clean BYE towards the carrier"
-    # The carrier plays G.711 (80 bytes per 10 ms; the lab pcap sends 30 ms packets) and Asterisk
-    # forwards it on the Vapi leg (PCMU or PCMA). SRTP adds the 10-byte HMAC-SHA1-80 tag after
-    # the payload: 12 + 240 + 10 = 262 bytes, where plain RTP would be 252.
-    media = result["media"]
-    assert media["packets"] >= 20, media
-    size, count = collections.Counter({int(k): v for k, v in media["sizes"].items()}).most_common(1)[0]
-    assert (size - 12 - 10) % 80 == 0 and count >= 0.9 * media["packets"], media
-    assert set(media["payload_types"]) <= {"0", "8"}, media
+    _assert_srtp_media(result["media"])
+    assert set(result["media"]["payload_types"]) <= {"0", "8"}, result["media"]
 
 
 @pytest.mark.parametrize("case,args,password,expected", [
