@@ -3,6 +3,7 @@
 Peers run inside the Asterisk container on loopback addresses (never elsewhere):
 127.0.0.2 = Vapi, 127.0.0.3 = carrier, 127.0.0.4 = attacker. Scenario XML: /opt/byom-sipp.
 """
+import ipaddress
 import re
 import time
 import uuid
@@ -84,3 +85,31 @@ def wait_background(host, name, limit=60):
 
 def cli(host, command):
     return host.check_output(f"asterisk -rx '{command}'")
+
+
+def transport_fields(host, name="transport-udp"):
+    """{option: [values]} from `pjsip show transport <name>` (local_net may be comma-joined)."""
+    fields = {}
+    for line in cli(host, f"pjsip show transport {name}").splitlines():
+        m = re.match(r"\s*([a-z_]+)\s*:\s*(.*?)\s*$", line)
+        if m:
+            fields.setdefault(m.group(1), []).append(m.group(2))
+    return fields
+
+
+def default_network(host):
+    """The container's default interface network, e.g. IPv4Network('172.17.0.0/16')."""
+    dev = re.search(r"\bdev (\S+)", host.check_output("ip -4 route show default")).group(1)
+    cidr = re.search(r"\binet (\S+)", host.check_output(f"ip -4 -o addr show dev {dev}")).group(1)
+    return ipaddress.ip_interface(cidr).network
+
+
+def local_nets(fields):
+    """The transport's local_net values as networks ('a.b.c.d/m.m.m.m' or '/nn')."""
+    nets = set()
+    for value in fields.get("local_net", []):
+        for part in value.split(","):
+            part = part.strip().lstrip("!")
+            if part:
+                nets.add(ipaddress.ip_network(part, strict=False))
+    return nets

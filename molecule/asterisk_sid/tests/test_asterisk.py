@@ -1,15 +1,18 @@
 """Asterisk 22 (Debian sid package) as the Vapi SIP edge, exercised with SIPp on loopback."""
+import ipaddress
 import re
 import time
 
 import pytest
 
-from sipp_lab import (VAPI_PASS, VAPI_USER, Uas, cli, invites_received, responses, uac,
-                      wait_background)
+from sipp_lab import (VAPI_PASS, VAPI_USER, Uas, cli, default_network, invites_received, local_nets,
+                      responses, transport_fields, uac, wait_background)
 
 DID = "+15551230001"
 NATIONAL = "+12125550123"
 AUTH = f"-au {VAPI_USER} -ap {VAPI_PASS}"
+PUBLIC_IP = "203.0.113.10"  # telephony_public_ipv4 in vars/lab.yml, on none of the container's interfaces
+VAPI_CONTACT = re.compile(r"^\s*Contact:\s+vapi/sip:127\.0\.0\.2:5070\S*\s+\S+\s+(\S+)", re.M)
 
 
 def _channelstats(host):
@@ -67,7 +70,30 @@ def test_call_records_are_off_by_default(host):
     assert "enable=no" in host.file("/etc/asterisk/cdr.conf").content_string
 
 
+def test_nat_detected_from_the_public_ipv4(host):
+    """telephony_public_ipv4 is not on an interface: 1:1 NAT, the transport advertises it."""
+    assert PUBLIC_IP not in host.check_output("ip -4 -o addr show"), "the lab IP must not be local"
+    fields = transport_fields(host, "transport-udp")
+    assert fields.get("external_media_address") == [PUBLIC_IP], fields
+    assert fields.get("external_signaling_address") == [PUBLIC_IP], fields
+    nets = local_nets(fields)
+    # The container's own network and loopback stay un-rewritten (the lab peers are on 127/8).
+    assert default_network(host) in nets, (default_network(host), nets)
+    assert ipaddress.ip_network("127.0.0.0/8") in nets, nets
+
+
+def test_qualify_is_off_towards_vapi(host):
+    """asterisk_vapi_qualify_frequency default 0: no OPTIONS, the contact is never Unavail."""
+    aor = cli(host, "pjsip show aor vapi")
+    assert re.search(r"^\s*qualify_frequency\s*:\s*0\s*$", aor, re.M), aor
+    contact = VAPI_CONTACT.search(aor)
+    assert contact, f"the lab contact is missing: {aor}"
+    assert contact.group(1) != "Unavail", aor
+
+
 def test_1_carrier_did_reaches_vapi_with_two_way_rtp(host):
+    # This UAS never answers OPTIONS (see test_qualify_on_with_a_silent_vapi_refuses_calls):
+    # with qualify off the call is placed all the same.
     vapi = Uas(host, "127.0.0.2", 5070, calls=1, echo=True)
     name = uac(host, "uac_pcma.xml", "127.0.0.3", 5081, DID, extra="-d 6000", background=True)
     time.sleep(3)
@@ -79,6 +105,9 @@ def test_1_carrier_did_reaches_vapi_with_two_way_rtp(host):
     assert 200 in responses(msg)
     assert invites_received(vapi_msg) == 1
     assert re.search(r"^BYE sip:", vapi_msg, re.M), "clean BYE towards Vapi"
+    assert not re.search(r"^OPTIONS sip:", vapi_msg, re.M), "qualify is off: no OPTIONS"
+    # Behind the detected NAT, loopback peers still get the local address (127.0.0.0/8 is local_net).
+    assert PUBLIC_IP not in vapi_msg, "SIP/SDP towards a local_net peer was rewritten"
     # RTP both ways on both legs: carrier -> Asterisk -> Vapi echo -> Asterisk -> carrier.
     assert stats["carrier1"][0] > 50 and stats["carrier1"][1] > 50, stats
     assert stats["vapi"][0] > 50 and stats["vapi"][1] > 50, stats
@@ -165,3 +194,36 @@ def test_8_broken_option_failed_the_play(host):
     assert "Could not create an object of type 'endpoint' with id 'vapi'" in text
     # ...and the restore run brought the trunk back.
     assert re.search(r"^\s*Endpoint:\s+vapi\s", cli(host, "pjsip show endpoints"), re.M)
+
+
+def test_contactless_trunk_loaded_and_vapi_reached_the_carrier(host):
+    """side_effect.yml ran the role with no credential id and no contact URI (site.yml's first
+    pass): the AOR had no contact, the proof of load passed, Vapi's call still got through."""
+    aor = host.file("/root/byom-contactless-aor.txt").content_string
+    assert re.search(r"^\s*Aor:\s+vapi\s", aor, re.M), aor
+    assert not re.search(r"^\s*Contact:\s+vapi/", aor, re.M), aor
+    conf = host.file("/root/byom-contactless-pjsip.txt").content_string
+    assert "type=aor" in conf and not re.search(r"^contact=", conf, re.M), conf
+    vapi_msg = host.file("/root/byom-contactless-vapi.msg").content_string
+    carrier_msg = host.file("/root/byom-contactless-carrier.msg").content_string
+    codes = responses(vapi_msg)
+    assert codes and codes[0] == 401 and 200 in codes, codes
+    assert invites_received(carrier_msg) == 1
+    assert re.search(rf"^INVITE sip:\{NATIONAL}@127\.0\.0\.3:5080", carrier_msg, re.M)
+    # ...and the restore run put the contact back.
+    assert VAPI_CONTACT.search(cli(host, "pjsip show aor vapi"))
+
+
+def test_qualify_on_with_a_silent_vapi_refuses_calls(host):
+    """Positive control (side_effect.yml): qualify_frequency 2 towards the same SIPp UAS, which
+    does not answer OPTIONS, marks Vapi Unavail and the carrier's call never reaches it. This is
+    why asterisk_vapi_qualify_frequency defaults to 0."""
+    uas_msg = host.file("/root/byom-qualify-vapi.msg").content_string
+    assert re.search(r"^OPTIONS sip:", uas_msg, re.M), "Asterisk sent no OPTIONS with qualify on"
+    assert not re.search(r"^SIP/2\.0 \d{3}", uas_msg, re.M), "the UAS answered something"
+    assert invites_received(uas_msg) == 0
+    contacts = host.file("/root/byom-qualify-contacts.txt").content_string
+    status = VAPI_CONTACT.search(contacts)
+    assert status and status.group(1) == "Unavail", contacts
+    codes = responses(host.file("/root/byom-qualify-carrier.msg").content_string)
+    assert codes and 200 not in codes, codes
