@@ -54,6 +54,11 @@ CASES = [
     ('asterisk', ['asterisk_vapi_transfer_numbers', 'number'],
      {'asterisk_vapi_transfer_numbers': [{'number': '+1900555;x', 'trunk': 'carrier'}]}),
     ('asterisk', ['asterisk_vapi_max_calls'], {'asterisk_vapi_max_calls': -1}),
+    ('asterisk', ['asterisk_nat_mode'], {'asterisk_nat_mode': 'sometimes'}),
+    # "on" needs a public IPv4; the container is reached by name, so none is known.
+    ('asterisk', ['asterisk_nat_mode'], {'asterisk_nat_mode': 'on'}),
+    ('asterisk', ['telephony_public_ipv4'], {'telephony_public_ipv4': '203.0.113.300'}),
+    ('asterisk', ['telephony_public_ipv4'], {'telephony_public_ipv4': '203.0.113.10/24'}),
     ('vapi', ['vapi_region'], {'vapi_region': 'mars'}),
     ('vapi', ['vapi_gateway_ip'], {'vapi_gateway_ip': '999.1.1.1'}),
     ('vapi', ['vapi_gateway_port'], {'vapi_gateway_port': 70000}),
