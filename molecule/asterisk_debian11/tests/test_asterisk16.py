@@ -6,7 +6,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "asterisk_sid", "tests"))
 
-from sipp_lab import Uas, cli, invites_received, responses, uac, wait_background  # noqa: E402
+from sipp_lab import (Uas, cli, default_network, invites_received, local_nets, responses,  # noqa: E402
+                      transport_fields, uac, wait_background)
 
 DID = "+15551230001"
 
@@ -27,6 +28,16 @@ def test_pjsip_objects_loaded(host):
         assert re.search(rf"^\s*Endpoint:\s+{name}\s", endpoints, re.M), endpoints
     assert re.search(r"^\s*Auth:\s+vapi-inbound/", cli(host, "pjsip show auths"), re.M)
     assert re.search(r"^\s*Identify:\s+vapi/vapi", cli(host, "pjsip show identifies"), re.M)
+
+
+def test_no_nat_when_the_public_ipv4_is_on_the_interface(host):
+    """converge.yml sets asterisk_public_ipv4 to the container's own address: no NAT lines."""
+    fields = transport_fields(host, "transport-udp")
+    assert "external_media_address" in fields, fields  # the option is shown, empty
+    assert fields["external_media_address"] in ([""], []), fields
+    assert fields.get("external_signaling_address", [""]) == [""], fields
+    assert default_network(host) not in local_nets(fields), fields
+    assert "external_media_address" not in host.file("/etc/asterisk/pjsip_transports.conf").content_string
 
 
 def test_carrier_call_reaches_vapi(host):
