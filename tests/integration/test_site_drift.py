@@ -37,6 +37,10 @@ TRUNK = 'byom-byom-lab-vps'
 DRIFT_FILE = '/etc/asterisk/rtp.conf'
 DRIFT_LINE = '; edited by hand on the box (drift test)'
 DRIFT_MESSAGE = 'Edited in the dashboard (drift test)'
+# Firewall and package drift: the carrier's SIP rule deleted by hand, a hardening package removed.
+DRIFT_UFW_DELETE = ['ufw', 'delete', 'allow', 'proto', 'udp', 'from', '127.0.0.3', 'to', 'any', 'port', '5060']
+DRIFT_UFW_LABEL = 'sip 5060/udp from 127.0.0.3'
+DRIFT_PACKAGE = 'unattended-upgrades'
 
 ENV = dict(os.environ, BYOM_LAB_CONTAINER=CONTAINER, BYOM_LAB_EMULATOR_PORT=str(PORT),
            BYOM_LAB_DIR=str(LAB_DIR), PY_COLORS='0', ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0')
@@ -166,7 +170,11 @@ def drifted(first_run):
     emulator('PATCH', f"/assistant/{assistant['id']}", {'firstMessage': DRIFT_MESSAGE})
     edit = box('sh', '-c', f"echo '{DRIFT_LINE}' >> {DRIFT_FILE}")
     assert edit.returncode == 0, edit.stdout
-    return {'assistant_id': assistant['id'], 'file_sha': box_file_sha(DRIFT_FILE)}
+    rule = box(*DRIFT_UFW_DELETE)
+    assert rule.returncode == 0 and 'deleted' in rule.stdout.lower(), rule.stdout
+    package = box('env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', 'remove', '-y', '-q', DRIFT_PACKAGE)
+    assert package.returncode == 0, package.stdout[-2000:]
+    return {'assistant_id': assistant['id'], 'file_sha': box_file_sha(DRIFT_FILE), 'ufw': box('ufw', 'status').stdout}
 
 
 def test_check_diff_reports_drift_and_changes_nothing(drifted):
@@ -175,15 +183,21 @@ def test_check_diff_reports_drift_and_changes_nothing(drifted):
     out = proc.stdout
     assert proc.returncode == 0, out[-4000:]
     rc = recap(out)
-    assert rc['byom-lab-vps']['changed'] >= 2, rc
-    # Both drifts are shown in the diff: the dashboard edit and the hand edit.
+    assert rc['byom-lab-vps']['changed'] >= 4, rc
+    # The drifts are shown in the diff: the dashboard edit and the hand edit ...
     assert DRIFT_MESSAGE in out, out[-4000:]
     assert DRIFT_LINE in out, out[-4000:]
+    # ... and reported: the missing firewall rule and the missing package.
+    assert re.search(r'^changed: \[byom-lab-vps\] => \(item=' + re.escape(DRIFT_UFW_LABEL) + r'\)', out, re.M), out[-4000:]
+    # (--diff prints apt's plan between the task header and its status line)
+    assert re.search(r'Install \| packages of the enabled features\] \**\n(?:(?!TASK \[).*\n)*?changed: ', out), out[-4000:]
     # ... and nothing was changed.
     assert {r['method'] for r in api_requests()} == {'GET'}
     assistant = emulator('GET', f"/assistant/{drifted['assistant_id']}")
     assert assistant['firstMessage'] == DRIFT_MESSAGE
     assert box_file_sha(DRIFT_FILE) == drifted['file_sha']
+    assert box('ufw', 'status').stdout == drifted['ufw']
+    assert box('dpkg-query', '-W', '-f', '${db:Status-Status}', DRIFT_PACKAGE).stdout.strip() != 'installed'
 
 
 def test_normal_run_repairs_drift(drifted):
@@ -194,6 +208,8 @@ def test_normal_run_repairs_drift(drifted):
     assert assistant['firstMessage'].startswith('Hello, you reached the byom lab')
     content = box('cat', DRIFT_FILE).stdout
     assert DRIFT_LINE not in content
+    assert re.search(r'^5060/udp +ALLOW +127\.0\.0\.3 ', box('ufw', 'status').stdout, re.M)
+    assert box('dpkg-query', '-W', '-f', '${db:Status-Status}', DRIFT_PACKAGE).stdout.strip() == 'installed'
 
 
 def test_check_diff_is_clean_after_repair(drifted):
