@@ -72,11 +72,14 @@ def carrier(target):
 
 
 def qualified(target, endpoint, timeout=20):
-    """Have Asterisk qualify endpoint now and wait until its contact is reachable."""
+    """Have Asterisk qualify endpoint now and wait until Dial() would use its contact: Avail,
+    or NonQual for an AOR with qualify off (asterisk_vapi_qualify_frequency defaults to 0;
+    a manual qualify does not change that status). Unavail never counts."""
     def avail():
         target.sh("asterisk -rx 'pjsip qualify %s' >/dev/null" % endpoint, check=False)
         out = target.sh("asterisk -rx 'pjsip show contacts'", check=False).stdout
-        return any(endpoint + '/' in line and 'Avail' in line for line in out.splitlines())
+        return any(endpoint + '/' in line and re.search(r'\s(Avail|NonQual)\s', line + ' ')
+                   for line in out.splitlines())
     return seclib.wait_for(avail, timeout=timeout, interval=1)
 
 
