@@ -43,8 +43,15 @@ def test_no_nat_when_the_public_ipv4_is_on_the_interface(host):
 def test_carrier_call_reaches_vapi(host):
     vapi = Uas(host, "127.0.0.2", 5070, calls=1, echo=True)
     name = uac(host, "uac_pcma.xml", "127.0.0.3", 5081, DID, extra="-d 5000", background=True)
-    time.sleep(3)
-    stats = cli(host, "pjsip show channelstats")
+    # The call lasts 5 s once answered; under load it can take a while to be set up, so poll for
+    # the carrier leg's media instead of reading once at a fixed moment.
+    stats = ""
+    deadline = time.monotonic() + 8
+    while time.monotonic() < deadline:
+        time.sleep(1)
+        stats = cli(host, "pjsip show channelstats")
+        if re.search(r"carrier1-\S+\s+\S+\s+alaw\s+[1-9]\d+", stats):
+            break
     rc, msg = wait_background(host, name)
     vapi_msg = vapi.stop(wait=5)
     assert rc == 0, msg
