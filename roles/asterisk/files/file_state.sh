@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # Copied verbatim in roles/asterisk and roles/hardening (each role stands alone);
 # tests/unit/test_role_file_copies.py keeps the copies identical.
 # One line per path: "<sha1 of the content|dir|missing> <owner>:<group>:<octal mode> <path>".

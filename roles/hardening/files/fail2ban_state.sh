@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # What tasks/fail2ban.yml depends on: is fail2ban installed (check mode on a fresh host has
 # none), is there an asterisk user to own the log files, does the Asterisk log directory
 # ($HARDENING_F2B_LOG_DIR) exist, is the service running and enabled.

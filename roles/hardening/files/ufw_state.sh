@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # UFW's status, its rule tuples and the last IPV6= line of /etc/default/ufw (tasks/ufw.yml).
 if [ -x /usr/sbin/ufw ]; then
   LANG=C /usr/sbin/ufw status verbose || exit 1
