@@ -87,6 +87,8 @@ def server_argument_spec():
             headers=dict(type='dict'),
             timeout_seconds=dict(type='int'),
             credential_id=dict(type='str'),
+            backoff_plan=dict(type='dict'),
+            static_ip_addresses_enabled=dict(type='bool'),
         ),
     )
 
@@ -394,6 +396,23 @@ def deep_merge(base, override):
     return copy.deepcopy(override)
 
 
+def same_kind(current, value):
+    """True when two objects of a oneOf are the same branch (same provider / type)."""
+    return all(current.get(key) == value[key] for key in ('provider', 'type') if key in value)
+
+
+def nested_patch(current, value):
+    """The whole object to PATCH for one property: Vapi replaces nested objects, it never merges.
+
+    Same provider (or type): what the user declared laid over what Vapi holds, so settings made
+    elsewhere survive. Another provider: exactly what the user declared, since the old
+    provider's settings are unknown properties to the new one (HTTP 400 "should not exist").
+    """
+    if isinstance(value, dict) and isinstance(current, dict) and same_kind(current, value):
+        return deep_merge(current, value)
+    return copy.deepcopy(value)
+
+
 def mask_secrets(value):
     """A copy with secret-looking values masked (authPassword, server secrets, auth headers)."""
     if isinstance(value, dict):
@@ -431,6 +450,10 @@ def server_body(server):
         body['timeoutSeconds'] = server['timeout_seconds']
     if server.get('credential_id') is not None:
         body['credentialId'] = server['credential_id']
+    if server.get('backoff_plan') is not None:
+        body['backoffPlan'] = server['backoff_plan']
+    if server.get('static_ip_addresses_enabled') is not None:
+        body['staticIpAddressesEnabled'] = server['static_ip_addresses_enabled']
     return body
 
 

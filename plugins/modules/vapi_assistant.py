@@ -19,8 +19,14 @@ description:
   - Only what you set is compared, key by key inside O(model), O(voice), O(transcriber),
     O(server) and O(metadata); defaults the server fills in never count as drift. Lists (for
     example the C(messages) of O(model)) are compared whole.
-  - An update sends only the top-level properties that differ, each laid over what Vapi holds,
-    so settings made elsewhere (for example in the dashboard) inside those objects are kept.
+  - An update sends only the top-level properties that differ. Vapi replaces a nested object
+    (O(model), O(voice), O(transcriber), ...) as a whole on PATCH, so the module sends whole objects:
+    when the C(provider) (or C(type)) stays the same, what you declared laid over what Vapi holds
+    (settings made elsewhere, for example in the dashboard, are kept); when it changes, exactly
+    what you declared (the old provider's settings would be refused by the new one).
+  - Everything is validated against Vapi's own C(CreateAssistantDTO) schema (bundled with the
+    collection) before any request: unknown properties (per provider inside O(model), O(voice) and
+    O(transcriber)), missing required ones, wrong types, enum values and ranges fail early, naming the field.
 author:
   - byom.telephony maintainers (@byom-telephony)
 extends_documentation_fragment:
@@ -92,9 +98,27 @@ options:
       credential_id:
         description: Id of a Vapi credential used to authenticate to the webhook.
         type: str
+      backoff_plan:
+        description:
+          - How Vapi retries the webhook (Vapi's C(BackoffPlan), camelCase keys, for example
+            C(type=exponential), C(maxRetries), C(baseDelaySeconds)).
+        type: dict
+      static_ip_addresses_enabled:
+        description: Whether Vapi calls the webhook from its static IP addresses.
+        type: bool
   metadata:
     description:
       - Free-form metadata stored on the assistant. Only the keys given are compared and updated.
+    type: dict
+  settings:
+    description:
+      - Any other property of Vapi's C(CreateAssistantDTO), with Vapi's own camelCase keys, passed
+        through as given, for example C(serverMessages), C(clientMessages), C(voicemailDetection),
+        C(endCallPhrases), C(endCallMessage), C(maxDurationSeconds), C(startSpeakingPlan),
+        C(analysisPlan) or C(server) with C(credentialId), C(timeoutSeconds) and C(backoffPlan).
+      - A key may not repeat a dedicated option (O(name), O(model), O(voice), O(transcriber),
+        O(first_message), O(server), O(metadata)).
+      - Compared like the dedicated options (dicts key by key, lists whole); V(null) clears a property.
     type: dict
 '''
 
@@ -159,10 +183,11 @@ assistant:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.byom.telephony.plugins.module_utils.vapi import (
-    VapiClient, VapiError, check_name, check_range, check_server, check_uuid, deep_merge, ensure,
-    fail_api, find_unique, is_subset, mask_secrets, remove, server_argument_spec, server_body,
+    VapiClient, VapiError, check_name, check_range, check_server, check_uuid, ensure,
+    fail_api, find_unique, is_subset, mask_secrets, nested_patch, remove, server_argument_spec, server_body,
     vapi_argument_spec,
 )
+from ansible_collections.byom.telephony.plugins.module_utils.vapi_dto import errors as dto_errors
 
 PATH = '/assistant'
 MESSAGE_ROLES = ('assistant', 'function', 'user', 'system', 'tool')
@@ -174,9 +199,6 @@ def validate(module):
     check_name(module, 'name', p['name'])
     model = p['model']
     if model is not None:
-        for key in ('provider', 'model'):
-            if not model.get(key):
-                module.fail_json(msg='model.%s is required when model is set (got model=%r)' % (key, model))
         for key, low, high in (('temperature', 0, 2), ('maxTokens', 50, 10000)):
             value = model.get(key)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
@@ -192,17 +214,26 @@ def validate(module):
                                      % (index, ', '.join(MESSAGE_ROLES), message.get('role') if isinstance(message, dict) else message))
                 if not isinstance(message.get('content'), str):
                     module.fail_json(msg='model.messages[%d].content must be a string, got %r' % (index, message.get('content')))
-    for option, keys in (('voice', ('provider', 'voiceId')), ('transcriber', ('provider',))):
+    for option in ('model', 'voice', 'transcriber'):
         value = p[option]
-        if value is not None:
-            for key in keys:
-                if not value.get(key):
-                    module.fail_json(msg='%s.%s is required when %s is set (got %s=%r)' % (option, key, option, option, value))
+        if value is not None and not value.get('provider'):
+            module.fail_json(msg='%s.provider is required when %s is set (got %s=%r)' % (option, option, option, value))
     check_server(module, 'server', p['server'])
+    clash = sorted(set(p['settings'] or {}) & set(DEDICATED))
+    if clash:
+        module.fail_json(msg='settings.%s: use the option %s instead (one place per property)'
+                         % (clash[0], DEDICATED[clash[0]]))
+    problems = dto_errors('CreateAssistantDTO', desired(p))
+    if problems:
+        module.fail_json(msg='%s (checked against Vapi\'s CreateAssistantDTO before any request)' % '; '.join(problems))
+
+
+DEDICATED = {'name': 'name', 'model': 'model', 'voice': 'voice', 'transcriber': 'transcriber',
+             'firstMessage': 'first_message', 'server': 'server', 'metadata': 'metadata'}
 
 
 def desired(params):
-    out = {}
+    out = dict(params.get('settings') or {})
     for option, key in (('name', 'name'), ('model', 'model'), ('voice', 'voice'), ('transcriber', 'transcriber'),
                         ('first_message', 'firstMessage'), ('metadata', 'metadata')):
         if params[option] is not None:
@@ -213,13 +244,13 @@ def desired(params):
 
 
 def patch_body(params, existing):
-    """Top-level properties that differ; dicts laid over what Vapi holds."""
+    """Top-level properties that differ, each a whole object (Vapi replaces nested objects)."""
     patch = {}
     for key, value in desired(params).items():
         current = existing.get(key)
         if is_subset(value, current):
             continue
-        patch[key] = deep_merge(current, value) if isinstance(value, dict) and isinstance(current, dict) else value
+        patch[key] = nested_patch(current, value)
     return patch
 
 
@@ -250,6 +281,7 @@ def main():
         first_message=dict(type='str'),
         server=server_argument_spec(),
         metadata=dict(type='dict'),
+        settings=dict(type='dict'),
     )
     module = AnsibleModule(
         argument_spec=argument_spec,

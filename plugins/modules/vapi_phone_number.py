@@ -101,6 +101,14 @@ options:
       credential_id:
         description: Id of a Vapi credential used to authenticate to the webhook.
         type: str
+      backoff_plan:
+        description:
+          - How Vapi retries the webhook (Vapi's C(BackoffPlan), camelCase keys, for example
+            C(type=exponential), C(maxRetries), C(baseDelaySeconds)).
+        type: dict
+      static_ip_addresses_enabled:
+        description: Whether Vapi calls the webhook from its static IP addresses.
+        type: bool
   fallback_destination:
     description:
       - Where a call goes when no assistant answers it, with Vapi's own keys, for example

@@ -222,3 +222,59 @@ def test_ambiguous_create_adopts_instead_of_duplicating(api, run_module, sent):
     assert result['changed'] is True and result['id'] == AID
     assert methods(sent, api) == ['GET', 'POST', 'GET']
     assert any('adopted id ' + AID in w for w in result['warnings'])
+
+
+SETTINGS = {
+    'serverMessages': ['end-of-call-report', 'status-update', 'transcript[transcriptType="final"]'],
+    'clientMessages': ['transcript', 'hang'],
+    'voicemailDetection': {'provider': 'vapi'},
+    'endCallPhrases': ['goodbye'], 'endCallMessage': 'Bye.', 'maxDurationSeconds': 600,
+    'transcriber_unused': None,
+}
+
+
+def test_pass_through_settings_are_sent_and_validated_against_the_schema(api, run_module, sent, dto):
+    listing(api, [])
+    api.add(responses.POST, API + '/assistant', status=201, json=EXISTING)
+    settings = dict((k, v) for k, v in SETTINGS.items() if k != 'transcriber_unused')
+    args = dict(ARGS, settings=settings,
+                voice={'provider': 'custom-voice', 'server': {'url': 'https://tts.example.com'}},
+                model={'provider': 'vapi'})
+    run_module(vapi_assistant.main, args)
+    body = sent(api, 'POST')[0][2]
+    assert body['serverMessages'] == settings['serverMessages'] and body['voicemailDetection'] == {'provider': 'vapi'}
+    assert dto.errors('CreateAssistantDTO', body) == []
+
+
+@pytest.mark.parametrize('args, needle', [
+    (dict(ARGS, settings={'tools': []}), 'tools is not a property'),
+    (dict(ARGS, settings={'serverMessages': ['end-of-call-report', 'bogus']}), 'serverMessages[1] must be one of'),
+    (dict(ARGS, settings={'name': 'x'}), 'settings.name: use the option name'),
+    (dict(ARGS, voice={'provider': 'openai', 'voiceId': 'alloy', 'stability': 0.5}), 'voice.stability is not a property'),
+    (dict(ARGS, voice={'provider': 'nobody', 'voiceId': 'x'}), 'voice matches none of the allowed kinds'),
+    (dict(ARGS, settings={'server': {'url': 'https://x', 'timeoutSeconds': 301}}), 'settings.server: use the option'),
+    (dict(ARGS, settings={'maxDurationSeconds': 'long'}), 'maxDurationSeconds must be of type number'),
+])
+def test_schema_refuses_before_any_request(api, run_module, args, needle):
+    result = run_module(vapi_assistant.main, args, fails=True)
+    assert needle in result['msg'], result['msg']
+    assert len(api.calls) == 0
+
+
+def test_null_in_settings_clears_a_property(api, run_module, sent):
+    listing(api, [dict(EXISTING, endCallMessage='Bye.')])
+    api.add(responses.PATCH, API + '/assistant/' + AID, json=EXISTING)
+    run_module(vapi_assistant.main, dict(ARGS, settings={'endCallMessage': None}))
+    assert sent(api, 'PATCH')[0][2] == {'endCallMessage': None}
+
+
+def test_server_with_credential_timeout_and_backoff(api, run_module, sent, dto):
+    listing(api, [])
+    api.add(responses.POST, API + '/assistant', status=201, json=EXISTING)
+    server = {'url': 'https://hooks.example.com/vapi', 'credential_id': 'cred-1', 'timeout_seconds': 15,
+              'backoff_plan': {'type': 'exponential', 'maxRetries': 3, 'baseDelaySeconds': 1}}
+    run_module(vapi_assistant.main, dict(ARGS, server=server))
+    body = sent(api, 'POST')[0][2]
+    assert body['server'] == {'url': 'https://hooks.example.com/vapi', 'credentialId': 'cred-1', 'timeoutSeconds': 15,
+                              'backoffPlan': {'type': 'exponential', 'maxRetries': 3, 'baseDelaySeconds': 1}}
+    assert dto.errors('CreateAssistantDTO', body) == []

@@ -14,10 +14,13 @@ Schema (``type: [T, "null"]``) so that a Draft 4 validator reads them the way th
 """
 from __future__ import absolute_import, division, print_function
 
+import base64
 import hashlib
 import json
 import os
+import re
 import sys
+import zlib
 
 ROOTS = [
     'CreateByoSipTrunkCredentialDTO',
@@ -85,6 +88,16 @@ def convert(node):
                 out['enum'] = list(out['enum']) + [None]
         else:
             out = {'anyOf': [{'type': 'null'}, out]}
+    # The spec puts the allowed values of a list's items on the list itself (serverMessages,
+    # clientMessages, redaction, ...): the API checks each item (class-validator each: true).
+    if 'enum' in out and (out.get('type') == 'array' or 'items' in out):
+        items = dict(out.get('items') or {})
+        items.setdefault('enum', out.pop('enum'))
+        out.pop('enum', None)
+        out['items'] = items
+    # BackoffPlan.type is declared "type: object" with string values; the API takes the strings.
+    if out.get('type') == 'object' and out.get('enum') and all(isinstance(v, str) for v in out['enum']):
+        out['type'] = 'string'
     # discriminator is documentation for code generators; oneOf already decides.
     out.pop('discriminator', None)
     # The spec writes "a known value or any string" as oneOf [{enum}, {type: string}]: a known
@@ -116,7 +129,22 @@ def main(argv):
         json.dump(doc, handle, indent=1, sort_keys=True)
         handle.write('\n')
     print('%s: %d schemas' % (target, len(keep)))
+    write_module_data(doc['components']['schemas'])
     return 0
+
+
+def write_module_data(schemas):
+    """The same schemas, compressed, inside plugins/module_utils/vapi_dto.py (modules have no file access)."""
+    blob = base64.b64encode(zlib.compress(json.dumps(schemas, sort_keys=True, separators=(',', ':')).encode('utf-8'), 9))
+    blob = blob.decode('ascii')
+    body = ''.join("    '%s'\n" % blob[i:i + 100] for i in range(0, len(blob), 100))
+    target = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'plugins', 'module_utils', 'vapi_dto.py')
+    with open(target) as handle:
+        text = handle.read()
+    text = re.sub(r'(_DATA = \(\n).*?(\)\n# END GENERATED)', lambda m: m.group(1) + body + m.group(2), text, flags=re.S)
+    with open(target, 'w') as handle:
+        handle.write(text)
+    print('%s: %d characters of data' % (os.path.normpath(target), len(blob)))
 
 
 if __name__ == '__main__':

@@ -272,6 +272,9 @@ class DtoValidator(object):
         if not isinstance(body, dict):
             return ['request body must be a JSON object']
         messages = []
+        # class-validator's @IsOptional() lets null through for every optional property (Vapi
+        # detaches with null); a required one still fails as "should not be null or undefined".
+        body = _without_nulls(body)
         self._unknown({'$ref': '#/components/schemas/%s' % dto}, body, [], messages)
         for error in sorted(self._validator(dto).iter_errors(body), key=lambda e: list(e.absolute_path)):
             for leaf in self._flatten(error):
@@ -279,6 +282,51 @@ class DtoValidator(object):
                 if message not in messages:
                     messages.append(message)
         return messages
+
+
+    def defaults(self, dto, body, create=True):
+        """body with the schema defaults Vapi fills in on write.
+
+        A create gets them at the top level and inside each nested object; a PATCH only inside
+        the nested objects it sends (they replace the stored ones whole), never at the top level
+        (that would reset properties the PATCH did not name).
+        """
+        out = copy.deepcopy(body)
+        self._fill(self._resolve({'$ref': '#/components/schemas/%s' % dto}), out, depth=2, top=create)
+        return out
+
+    def _fill(self, schema, instance, depth, top=True):
+        if depth <= 0 or not isinstance(instance, dict):
+            return
+        props = self._properties(schema, instance) or {}
+        for key, sub in props.items():
+            resolved = self._resolve(sub)
+            for part in [resolved] + [self._resolve(x) for x in resolved.get('allOf', [])]:
+                if top and isinstance(part, dict) and 'default' in part and key not in instance:
+                    instance[key] = copy.deepcopy(part['default'])
+            if isinstance(instance.get(key), dict):
+                target = resolved
+                for combo in ('oneOf', 'anyOf'):
+                    if combo in resolved:
+                        target = self._branch(resolved[combo], instance[key]) or {}
+                if resolved.get('allOf'):
+                    target = self._resolve(resolved['allOf'][0])
+                self._fill(target, instance[key], depth - 1)
+
+
+def _server_defaults(record):
+    """Server.timeoutSeconds: "@default 20" in Vapi's description, not in the schema."""
+    server = record.get('server')
+    if isinstance(server, dict) and server.get('url') is not None:
+        server.setdefault('timeoutSeconds', 20)
+
+
+def _without_nulls(value):
+    if isinstance(value, dict):
+        return dict((k, _without_nulls(v)) for k, v in value.items() if v is not None)
+    if isinstance(value, list):
+        return [_without_nulls(item) for item in value]
+    return value
 
 
 class ApiError(Exception):
@@ -470,7 +518,8 @@ class Emulator(object):
         key = RESOURCES[kind]['discriminator']
         dto = self._dto(kind, body.get(key) if key else None, create=True)
         self._validate(dto, body)
-        record = copy.deepcopy(body)
+        record = self.validator.defaults(dto, body)
+        _server_defaults(record)
         self._semantics(kind, record)
         rid = str(uuid.uuid4())
         stamp = _now()
@@ -509,6 +558,9 @@ class Emulator(object):
         record = copy.deepcopy(current)
         incoming = copy.deepcopy(body)
         secret = self._split_secret(kind, incoming)
+        # Vapi's PATCH replaces each property it names, nested objects included (no deep merge).
+        incoming = self.validator.defaults(dto, incoming, create=False)
+        _server_defaults(incoming)
         record.update(incoming)
         self._semantics(kind, record)
         record['updatedAt'] = _now()
