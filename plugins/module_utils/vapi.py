@@ -44,8 +44,13 @@ BACKOFF_JITTER = 1.0
 BACKOFF_MAX = 30.0
 RETRY_AFTER_MAX = 60.0
 LIST_LIMIT = 1000
-# After a POST got no answer, how often to list again (spread over one timeout) before giving up.
-ADOPT_POLLS = 3
+# Bounds every list walk: 1000 pages of 1000 items.
+MAX_PAGES = 1000
+# After a POST got no answer, or a gateway error (502/504: the proxy gave up, the backend may
+# still be creating), how often to list again, waiting BACKOFF_FACTOR * 2**n seconds before each
+# (1+2+4+8 = 15 s), before a second POST (502/504) or giving up (no answer).
+ADOPT_POLLS = 4
+GATEWAY_STATUSES = (502, 504)
 # VapiError.ambiguous: the server answered 5xx (its work is over: safe to look, then POST again),
 # or no answer came (the create may still be running: look, never POST again in this run).
 ANSWERED = 'answered'
@@ -249,13 +254,59 @@ class VapiClient(object):
                          ambiguous=ANSWERED if status >= 500 else False, body=body)
 
     # ---- resources ----
-    def list(self, path):
-        """Every item of a collection (lists always ask for the API's maximum page)."""
-        items = self.request('GET', path, params={'limit': LIST_LIMIT})
+    def list(self, path, partial_ok=False):
+        """Every item of a collection, through all pages.
+
+        The v1 lists (GET /assistant, /phone-number, /credential) take limit (max 1000) and
+        createdAt{Gt,Lt,Ge,Le} filters, and no cursor or page number; their sort order is not
+        documented. So a full page is followed by pages bounded at the oldest createdAt seen
+        (createdAtLe) and at the newest (createdAtGe), each direction until a page is short.
+        The bounds are inclusive because items can share a millisecond; duplicates are dropped
+        by id. Cost: one request for up to 999 items, else about N/1000 + 2.
+        A list that cannot be proven complete (a full page that brings nothing new) raises a
+        VapiError, because "not found" would then mean "create a duplicate"; partial_ok=True
+        returns what was read with a warning instead (read-only callers).
+        """
+        first = self._page(path, {})
+        if len(first) < LIST_LIMIT:
+            return first
+        seen = dict((item.get('id'), item) for item in first)
+        problem = None
+        for bound, pick in (('createdAtLe', min), ('createdAtGe', max)):
+            page = first
+            for _round in range(MAX_PAGES):
+                if len(page) < LIST_LIMIT:
+                    break
+                stamps = [item.get('createdAt') for item in page if item.get('createdAt')]
+                if len(stamps) != len(page):
+                    problem = 'items without createdAt, so no page bound can be set'
+                    break
+                page = self._page(path, {bound: pick(stamps)})
+                fresh = [item for item in page if item.get('id') not in seen]
+                if not fresh and len(page) >= LIST_LIMIT:
+                    problem = 'a full page of %d items bounded by %s=%s brought nothing new (more than %d items share ' \
+                              'that createdAt, or the API ignored the bound)' % (len(page), bound, pick(stamps), LIST_LIMIT)
+                    break
+                for item in fresh:
+                    seen[item.get('id')] = item
+            else:
+                problem = 'more than %d pages' % MAX_PAGES
+            if problem:
+                break
+        items = list(seen.values())
+        if problem:
+            text = 'GET %s: cannot list every item (%s); read %d' % (path, problem, len(items))
+            if not partial_ok:
+                raise VapiError(self._fail_text('GET', path, text + '. Nothing was created or changed: a missing item '
+                                                'would have been created again as a duplicate. Set the id to skip the list.'))
+            self.module.warn(text)
+        return items
+
+    def _page(self, path, bounds):
+        params = dict(bounds, limit=LIST_LIMIT)
+        items = self.request('GET', path, params=params)
         if not isinstance(items, list):
             raise VapiError(self._fail_text('GET', path, 'expected a JSON list, got %s' % type(items).__name__))
-        if len(items) >= LIST_LIMIT:
-            self.module.warn('GET %s returned %d items, the API maximum: some may be missing' % (path, len(items)))
         return items
 
     def get(self, path, rid):
@@ -272,10 +323,12 @@ class VapiClient(object):
         """POST without duplicates.
 
         finder() lists again and returns the resource a create would have made, or None.
-        After a 5xx the server's work is over: adopt what it created, or POST again (counters
-        and backoff from the same urllib3 Retry). After a timeout or a dropped connection the
-        create may still be running server-side: list again a few times over one timeout and
-        adopt it, but never POST again in this run (a slow create would then be duplicated).
+        After a 500/503 the server's work is over: adopt what it created, or POST again (counters
+        and backoff from the same urllib3 Retry). After a 502/504 a proxy answered while the
+        backend may still be creating: list again with exponential backoff (15 s in all) and
+        adopt what lands, and only then POST again. After a timeout or a dropped connection the
+        create may still be running too: the same waited lists, but never POST again in this
+        run (a slow create would then be duplicated).
         """
         state = self.retry
         while True:
@@ -300,10 +353,10 @@ class VapiClient(object):
             state.sleep()
 
     def _look_again(self, finder, error):
-        if error.ambiguous != IN_FLIGHT:
+        if error.ambiguous != IN_FLIGHT and error.status not in GATEWAY_STATUSES:
             return finder()
-        for _poll in range(ADOPT_POLLS):
-            time.sleep(BACKOFF_FACTOR * float(self.timeout) / ADOPT_POLLS)
+        for poll in range(ADOPT_POLLS):
+            time.sleep(min(BACKOFF_FACTOR * 2 ** poll, BACKOFF_MAX))
             found = finder()
             if found is not None:
                 return found

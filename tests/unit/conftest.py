@@ -123,3 +123,24 @@ def sent():
 def dto():
     import server  # tests/vapi_emulator/server.py
     return server.DtoValidator()
+
+
+@pytest.fixture
+def http_emulator():
+    """http_emulator(keys=('k',), list_order='desc') -> a running in-process emulator (url, state, log)."""
+    import threading
+    import server as emulator_server
+    started = []
+
+    def start(keys=(KEY,), list_order='desc'):
+        emulator = emulator_server.Emulator(list(keys), list_order=list_order)
+        httpd = emulator_server.make_server('127.0.0.1', 0, emulator)
+        thread = threading.Thread(target=httpd.serve_forever, kwargs={'poll_interval': 0.05}, daemon=True)
+        thread.start()
+        started.append(httpd)
+        emulator.url = 'http://127.0.0.1:%d' % httpd.server_address[1]
+        return emulator
+    yield start
+    for httpd in started:
+        httpd.shutdown()
+        httpd.server_close()

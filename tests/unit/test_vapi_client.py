@@ -183,6 +183,27 @@ def test_post_not_connected_is_not_ambiguous(api):
     assert not err.value.ambiguous
 
 
+def test_post_502_waits_and_lists_with_backoff_before_a_second_post(api, monkeypatch):
+    slept = []
+    monkeypatch.setattr(vapi_utils, 'BACKOFF_FACTOR', 1.0)
+    monkeypatch.setattr(vapi_utils.time, 'sleep', slept.append)
+    api.add(responses.POST, API + '/assistant', status=502, json={'message': 'bad gateway'})
+    answers = [None, None, {'id': 'landed-late', 'name': 'a'}]
+    result = client().create('/assistant', {'name': 'a'}, lambda: answers.pop(0))
+    assert result['id'] == 'landed-late'
+    assert [c.request.method for c in api.calls] == ['POST'], 'no second POST while the first may still land'
+    assert slept == [1.0, 2.0, 4.0], 'exponential backoff between the lists'
+
+
+def test_post_504_posts_again_only_after_every_waited_list(api, monkeypatch):
+    monkeypatch.setattr(vapi_utils.time, 'sleep', lambda s: None)
+    api.add(responses.POST, API + '/assistant', status=504, json={'message': 'gateway timeout'})
+    api.add(responses.POST, API + '/assistant', status=201, json={'id': 'second'})
+    lookups = []
+    assert client().create('/assistant', {'name': 'a'}, lambda: lookups.append(1))['id'] == 'second'
+    assert len(lookups) == vapi_utils.ADOPT_POLLS
+
+
 def test_post_5xx_without_a_create_posts_again(api):
     api.add(responses.POST, API + '/assistant', status=500, json={'message': 'boom'})
     api.add(responses.POST, API + '/assistant', status=201, json={'id': 'second'})

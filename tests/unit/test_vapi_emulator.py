@@ -191,3 +191,63 @@ def test_request_log_masks_secrets(emu):
     log = requests.get(emu.url + '/_emulator/requests', timeout=5).json()
     assert 'pw-emu' not in json.dumps(log)
     assert log[0]['body']['outboundAuthenticationPlan']['authPassword'] == '********'
+
+
+def test_list_filters_by_created_at_and_orders_newest_first(emu):
+    emu.state.seed('assistant', [{'name': 'a%d' % i, 'createdAt': '2026-01-01T00:00:0%d.000Z' % i} for i in range(5)])
+    names = [a['name'] for a in emu.call('GET', '/assistant').json()]
+    assert names == ['a4', 'a3', 'a2', 'a1', 'a0']
+    older = emu.call('GET', '/assistant', params={'createdAtLt': '2026-01-01T00:00:02.000Z'}).json()
+    assert [a['name'] for a in older] == ['a1', 'a0']
+    newer = emu.call('GET', '/assistant', params={'createdAtGe': '2026-01-01T00:00:03.000Z', 'limit': 1}).json()
+    assert [a['name'] for a in newer] == ['a4']
+    bad = emu.call('GET', '/assistant', params={'createdAtLt': 'yesterday'})
+    assert bad.status_code == 400
+
+
+def test_several_organisations_one_key_each(tmp_path):
+    emulator = emulator_server.Emulator(['key-org-a', 'key-org-b'], state_file=str(tmp_path / 's.json'))
+    httpd = emulator_server.make_server('127.0.0.1', 0, emulator)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={'poll_interval': 0.05}, daemon=True)
+    thread.start()
+    base = 'http://127.0.0.1:%d' % httpd.server_address[1]
+    try:
+        made = requests.post(base + '/assistant', json={'name': 'only-in-a'}, headers={'Authorization': 'Bearer key-org-a'},
+                             timeout=5).json()
+        seen_b = requests.get(base + '/assistant', headers={'Authorization': 'Bearer key-org-b'}, timeout=5).json()
+        assert seen_b == []
+        other = requests.get(base + '/assistant/' + made['id'], headers={'Authorization': 'Bearer key-org-b'}, timeout=5)
+        assert other.status_code == 404
+        made_b = requests.post(base + '/assistant', json={'name': 'only-in-b'}, headers={'Authorization': 'Bearer key-org-b'},
+                               timeout=5).json()
+        assert made_b['orgId'] != made['orgId']
+        assert [entry['org'] for entry in emulator.log] == [0, 1, 1, 1]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    reloaded = emulator_server.Emulator(['key-org-a', 'key-org-b'], state_file=str(tmp_path / 's.json'))
+    assert [a['name'] for a in reloaded.state(1)['assistant'].values()] == ['only-in-b']
+
+
+def test_fault_that_lands_the_create_after_answering_502(emu):
+    import time
+    requests.post(emu.url + '/_emulator/faults', json=[
+        {'method': 'POST', 'path_regex': '^/assistant$', 'status': 502, 'commit_after_s': 0.5}], timeout=5)
+    assert emu.call('POST', '/assistant', {'name': 'late'}).status_code == 502
+    assert emu.call('GET', '/assistant').json() == []
+    time.sleep(1.0)
+    assert [a['name'] for a in emu.call('GET', '/assistant').json()] == ['late']
+
+
+def test_null_detaches_and_nested_objects_are_replaced(emu):
+    made = emu.call('POST', '/assistant', {'name': 'n', 'endCallMessage': 'Bye', 'voice': {'provider': '11labs', 'voiceId': 'burt',
+                                                                                           'stability': 0.3}}).json()
+    assert made['voice']['cachingEnabled'] is True, 'server-side default filled'
+    patched = emu.call('PATCH', '/assistant/' + made['id'], {'endCallMessage': None, 'voice': {'provider': '11labs',
+                                                                                               'voiceId': 'sarah'}}).json()
+    assert patched['endCallMessage'] is None
+    assert 'stability' not in patched['voice'], 'nested objects are replaced, not merged'
+    ok = emu.call('PATCH', '/assistant/' + made['id'], {'serverMessages': ['end-of-call-report', 'status-update']})
+    assert ok.status_code == 200
+    bad = emu.call('PATCH', '/assistant/' + made['id'], {'serverMessages': ['nope']})
+    assert bad.status_code == 400

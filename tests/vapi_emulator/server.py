@@ -337,6 +337,23 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
+LIST_FILTERS = dict(
+    ('%s%s' % (field, op), (field, test))
+    for field in ('createdAt', 'updatedAt')
+    for op, test in (('Gt', lambda a, b: a > b), ('Lt', lambda a, b: a < b),
+                     ('Ge', lambda a, b: a >= b), ('Le', lambda a, b: a <= b)))
+
+
+def _stamp(name, value):
+    try:
+        return datetime.datetime.strptime(value.replace('Z', '+0000'), '%Y-%m-%dT%H:%M:%S.%f%z')
+    except (AttributeError, ValueError):
+        try:
+            return datetime.datetime.strptime(value.replace('Z', '+0000'), '%Y-%m-%dT%H:%M:%S%z')
+        except (AttributeError, ValueError):
+            raise ApiError(400, ['%s must be a valid ISO 8601 date string' % name])
+
+
 def _now():
     return datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%f')[:-3] + 'Z'
 
@@ -344,36 +361,72 @@ def _now():
 class Emulator(object):
     """State, faults and the request log; independent of HTTP so tests can drive it directly."""
 
-    def __init__(self, api_key, state_file=None, validator=None):
-        self.api_key = api_key
+    def __init__(self, api_key, state_file=None, validator=None, list_order='desc'):
+        # One organisation per key (a Vapi key belongs to one org); the first is the default org
+        # of the admin endpoints and of state files written by older versions.
+        keys = [api_key] if isinstance(api_key, str) else list(api_key)
+        if not keys or len(set(keys)) != len(keys):
+            raise ValueError('api keys must be given and distinct')
+        self.api_key = keys[0]
+        self.keys = keys
         self.state_file = state_file
         self.validator = validator or DtoValidator()
+        self.list_order = list_order
         self.lock = threading.RLock()
-        self.store = dict((name, {}) for name in RESOURCES)
-        self.secrets = {}
+        self.orgs = [self._new_org(index) for index in range(len(keys))]
+        self.current = self.orgs[0]
         self.faults = []
         self.log = []
         self.seq = 0
         if state_file and os.path.exists(state_file):
             with open(state_file) as handle:
                 saved = json.load(handle)
-            self.store.update(saved.get('resources', {}))
-            self.secrets = saved.get('secrets', {})
+            for index, org in enumerate([saved] + list(saved.get('more_orgs', []))[:len(keys) - 1]):
+                self.orgs[index]['store'].update(org.get('resources', {}))
+                self.orgs[index]['secrets'] = org.get('secrets', {})
+
+    @staticmethod
+    def _new_org(index):
+        return {'id': ORG_ID if index == 0 else '00000000-0000-4000-8000-%012x' % (0xe0e0 + index),
+                'store': dict((name, {}) for name in RESOURCES), 'secrets': {}}
+
+    # The resources of the organisation the request being handled belongs to.
+    @property
+    def store(self):
+        return self.current['store']
+
+    @property
+    def secrets(self):
+        return self.current['secrets']
+
+    def org_of(self, header):
+        """The organisation a bearer header belongs to, or None (401)."""
+        if not header or not header.startswith('Bearer '):
+            return None
+        given = header[len('Bearer '):].strip().encode()
+        found = None
+        for key, org in zip(self.keys, self.orgs):
+            if hmac.compare_digest(given, key.encode()):
+                found = org
+        return found
 
     # ---- persistence ----
     def _save(self):
         if not self.state_file:
             return
         tmp = self.state_file + '.tmp'
+        first = self.orgs[0]
         with open(tmp, 'w') as handle:
-            json.dump({'resources': self.store, 'secrets': self.secrets}, handle)
+            json.dump({'resources': first['store'], 'secrets': first['secrets'],
+                       'more_orgs': [{'resources': org['store'], 'secrets': org['secrets']} for org in self.orgs[1:]]},
+                      handle)
         os.chmod(tmp, 0o600)
         os.rename(tmp, self.state_file)
 
     def reset(self):
         with self.lock:
-            self.store = dict((name, {}) for name in RESOURCES)
-            self.secrets = {}
+            self.orgs = [self._new_org(index) for index in range(len(self.keys))]
+            self.current = self.orgs[0]
             self.faults = []
             self.log = []
             self._save()
@@ -386,7 +439,8 @@ class Emulator(object):
         for fault in faults:
             if not isinstance(fault, dict):
                 raise ApiError(400, ['each fault must be an object'])
-            unknown = set(fault) - {'method', 'path_regex', 'status', 'retry_after', 'delay_s', 'times', 'body', 'commit'}
+            unknown = set(fault) - {'method', 'path_regex', 'status', 'retry_after', 'delay_s', 'times', 'body', 'commit',
+                                    'commit_after_s'}
             if unknown:
                 raise ApiError(400, ['property %s should not exist' % key for key in sorted(unknown)])
             item = dict(fault)
@@ -416,43 +470,49 @@ class Emulator(object):
         return None
 
     # ---- request log ----
-    def record(self, method, path, query, status, body):
+    def record(self, method, path, query, status, body, org=None):
         with self.lock:
             self.seq += 1
             self.log.append({'seq': self.seq, 'method': method, 'path': path, 'query': query,
-                             'status': status, 'body': mask(body)})
+                             'status': status, 'body': mask(body),
+                             'org': self.orgs.index(org) if org in self.orgs else None})
 
     # ---- API ----
     def authorized(self, header):
-        if not header or not header.startswith('Bearer '):
-            return False
-        return hmac.compare_digest(header[len('Bearer '):].strip().encode(), self.api_key.encode())
+        return self.org_of(header) is not None
 
-    def handle(self, method, path, query, body):
+    def handle(self, method, path, query, body, org=None):
         """Returns (status, json body) for one API request, or raises ApiError."""
+        with self.lock:
+            self.current = org or self.orgs[0]
+            try:
+                return self._handle(method, path, query, body)
+            finally:
+                self.current = self.orgs[0]
+
+    def _handle(self, method, path, query, body):
         parts = [p for p in path.split('/') if p]
         if not parts or parts[0] not in RESOURCES or len(parts) > 2:
             raise ApiError(404, 'Cannot %s %s' % (method, path))
         kind = parts[0]
-        with self.lock:
-            if len(parts) == 1:
-                if method == 'GET':
-                    return 200, self._list(kind, query)
-                if method == 'POST':
-                    return 201, self._create(kind, body)
-                raise ApiError(404, 'Cannot %s %s' % (method, path))
-            rid = parts[1]
-            if not UUID_RE.match(rid):
-                raise ApiError(400, 'Validation failed (uuid is expected)')
-            if method not in ('GET', 'PATCH', 'DELETE'):
-                raise ApiError(404, 'Cannot %s %s' % (method, path))
-            if rid not in self.store[kind]:
-                raise ApiError(404, 'Not Found')
+        if len(parts) == 1:
             if method == 'GET':
-                return 200, self._public(kind, rid)
-            if method == 'PATCH':
-                return 200, self._update(kind, rid, body)
-            return 200, self._delete(kind, rid)
+                return 200, self._list(kind, query)
+            if method == 'POST':
+                return 201, self._create(kind, body)
+            raise ApiError(404, 'Cannot %s %s' % (method, path))
+        rid = parts[1]
+        if not UUID_RE.match(rid):
+            raise ApiError(400, 'Validation failed (uuid is expected)')
+        if method not in ('GET', 'PATCH', 'DELETE'):
+            raise ApiError(404, 'Cannot %s %s' % (method, path))
+        if rid not in self.store[kind]:
+            raise ApiError(404, 'Not Found')
+        if method == 'GET':
+            return 200, self._public(kind, rid)
+        if method == 'PATCH':
+            return 200, self._update(kind, rid, body)
+        return 200, self._delete(kind, rid)
 
     def _public(self, kind, rid):
         return copy.deepcopy(self.store[kind][rid])
@@ -469,7 +529,14 @@ class Emulator(object):
             if limit < 0:
                 raise ApiError(400, ['limit must not be less than 0'])
             limit = int(limit)
-        items = sorted(self.store[kind].values(), key=lambda r: r['createdAt'], reverse=True)
+        items = list(self.store[kind].values())
+        for name, (field, test) in LIST_FILTERS.items():
+            if name in query:
+                bound = _stamp(name, query[name])
+                items = [item for item in items if test(_stamp(field, item[field]), bound)]
+        # Real order: undocumented (newest first as observed in the dashboard). --list-order asc
+        # proves a client does not depend on it.
+        items.sort(key=lambda r: (r['createdAt'], r['id']), reverse=self.list_order == 'desc')
         return [copy.deepcopy(item) for item in items[:limit]]
 
     def _dto(self, kind, discriminator_value, create):
@@ -524,7 +591,7 @@ class Emulator(object):
         rid = str(uuid.uuid4())
         stamp = _now()
         secret = self._split_secret(kind, record)
-        record.update({'id': rid, 'orgId': ORG_ID, 'createdAt': stamp, 'updatedAt': stamp})
+        record.update({'id': rid, 'orgId': self.current['id'], 'createdAt': stamp, 'updatedAt': stamp})
         if kind == 'phone-number':
             record['status'] = 'active'
         if kind == 'assistant':
@@ -576,10 +643,23 @@ class Emulator(object):
         self._save()
         return record
 
-    def state(self):
+    def seed(self, kind, records, org=0):
+        """Stores ready-made records (tests of large accounts), createdAt/updatedAt/id given or made up."""
         with self.lock:
-            out = copy.deepcopy(self.store)
-            for rid, secret in self.secrets.items():
+            target = self.orgs[org]
+            for record in records:
+                record = copy.deepcopy(record)
+                record.setdefault('id', str(uuid.uuid4()))
+                record.setdefault('createdAt', _now())
+                record.setdefault('updatedAt', record['createdAt'])
+                record.setdefault('orgId', target['id'])
+                target['store'][kind][record['id']] = record
+            self._save()
+
+    def state(self, org=0):
+        with self.lock:
+            out = copy.deepcopy(self.orgs[org]['store'])
+            for rid, secret in self.orgs[org]['secrets'].items():
                 plan = out['credential'].get(rid, {}).setdefault('outboundAuthenticationPlan', {})
                 plan['authPassword'] = secret
             return out
@@ -638,10 +718,13 @@ class Handler(BaseHTTPRequestHandler):
         if path.startswith('/_emulator'):
             return self._admin(path, query)
         body = None
+        org = None
+        headers = {}
         status = 500
         try:
             body = self._body()
-            if not emu.authorized(self.headers.get('Authorization')):
+            org = emu.org_of(self.headers.get('Authorization'))
+            if org is None:
                 raise ApiError(401, 'Invalid Key. Hot tip, you may be using the private key instead of the public key, or vice versa.')
             fault = emu.take_fault(self.command, path)
             if fault and fault.get('delay_s'):
@@ -649,24 +732,28 @@ class Handler(BaseHTTPRequestHandler):
             if fault and fault.get('status'):
                 if fault.get('commit'):
                     try:
-                        emu.handle(self.command, path, query, body)
+                        emu.handle(self.command, path, query, body, org)
                     except ApiError:
                         pass
+                if fault.get('commit_after_s') is not None:
+                    # The proxy gave up (502/504) while the backend still works: the create lands later.
+                    timer = threading.Timer(float(fault['commit_after_s']), _late, (emu, self.command, path, query, body, org))
+                    timer.daemon = True
+                    timer.start()
                 status = int(fault['status'])
-                headers = {}
                 if fault.get('retry_after') is not None:
                     headers['Retry-After'] = str(fault['retry_after'])
                 payload = fault.get('body')
                 if payload is None:
                     payload = {'message': 'emulated fault', 'error': REASONS.get(status, 'Error'), 'statusCode': status}
-                return self._send(status, payload, headers)
-            status, payload = emu.handle(self.command, path, query, body)
-            return self._send(status, payload)
+            else:
+                status, payload = emu.handle(self.command, path, query, body, org)
         except ApiError as err:
-            status = err.status
-            return self._send(err.status, err.body, err.headers)
+            status, payload, headers = err.status, err.body, err.headers
         finally:
-            emu.record(self.command, path, query, status, body)
+            # Logged before the answer goes out, so a client that has its answer sees it in the log.
+            emu.record(self.command, path, query, status, body, org)
+        return self._send(status, payload, headers)
 
     def _admin(self, path, query):
         emu = self.emulator
@@ -694,12 +781,23 @@ class Handler(BaseHTTPRequestHandler):
                         emu.faults = []
                     return self._send(200, [])
             if path == '/_emulator/state' and self.command == 'GET':
-                return self._send(200, emu.state())
+                return self._send(200, emu.state(int(query.get('org', 0))))
+            if path == '/_emulator/seed' and self.command == 'POST':
+                seed = self._body() or {}
+                emu.seed(seed.get('kind'), seed.get('records', []), int(seed.get('org', 0)))
+                return self._send(200, {'ok': True})
             raise ApiError(404, 'Cannot %s %s' % (self.command, path))
         except ApiError as err:
             return self._send(err.status, err.body)
 
     do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _dispatch
+
+
+def _late(emu, method, path, query, body, org):
+    try:
+        emu.handle(method, path, query, body, org)
+    except ApiError:
+        pass
 
 
 def make_server(host, port, emulator, verbose=False):
@@ -713,14 +811,18 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description='Local emulator of the Vapi REST API (tests and lab).')
     parser.add_argument('--host', default='127.0.0.1')
     parser.add_argument('--port', type=int, default=8089, help='0 picks a free port (printed on start)')
-    parser.add_argument('--api-key', default=os.environ.get('VAPI_EMULATOR_API_KEY'),
-                        help='the bearer key clients must send (or VAPI_EMULATOR_API_KEY)')
+    parser.add_argument('--api-key', action='append',
+                        help='the bearer key clients must send (or VAPI_EMULATOR_API_KEY); repeat it for several '
+                             'organisations, one per key')
+    parser.add_argument('--list-order', choices=['desc', 'asc'], default='desc',
+                        help='order of list answers (createdAt); Vapi does not document it')
     parser.add_argument('--state-file', help='keep resources in this JSON file across restarts')
     parser.add_argument('--verbose', action='store_true', help='log every request to stderr')
     args = parser.parse_args(argv)
-    if not args.api_key:
+    keys = args.api_key or ([os.environ['VAPI_EMULATOR_API_KEY']] if os.environ.get('VAPI_EMULATOR_API_KEY') else [])
+    if not keys:
         parser.error('--api-key (or VAPI_EMULATOR_API_KEY) is required')
-    emulator = Emulator(args.api_key, state_file=args.state_file)
+    emulator = Emulator(keys, state_file=args.state_file, list_order=args.list_order)
     server = make_server(args.host, args.port, emulator, verbose=args.verbose)
     sys.stdout.write('vapi-emulator listening on http://%s:%d\n' % server.server_address[:2])
     sys.stdout.flush()
