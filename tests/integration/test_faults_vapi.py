@@ -102,6 +102,18 @@ def test_5xx_after_the_create_happened_is_adopted(fresh):
     assert counts['assistant'] == 1
 
 
+def test_create_landing_seconds_after_a_502_is_adopted_not_duplicated(fresh):
+    """The proxy answers 502 at once; the backend stores the assistant 2.5 s later."""
+    fresh.faults([{'method': 'POST', 'path_regex': '^/assistant$', 'status': 502, 'commit_after_s': 2.5}])
+    run = run_edge(fresh, steps=['assistant'])
+    counts = fresh.counts()
+    posts = count(fresh.log(), 'POST', '/assistant')
+    seclib.record(SECTION, '502, create lands 2.5 s later', 'rc %d, assistants %d, POSTs %d, %.1fs'
+                  % (run.rc, counts['assistant'], posts, run.elapsed), run.rc == 0 and counts['assistant'] == 1 and posts == 1)
+    assert run.rc == 0, run.failure_text()
+    assert counts['assistant'] == 1 and posts == 1, fresh.log()
+
+
 def test_read_timeout_is_retried_then_succeeds(fresh):
     fresh.faults([{'method': 'GET', 'path_regex': '^/credential$', 'delay_s': 3, 'times': 1}])
     run = run_edge(fresh, steps=['trunk'], sec_timeout=1)
