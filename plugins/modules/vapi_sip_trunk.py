@@ -20,7 +20,14 @@ description:
   - Only what you set is compared; gateway defaults are filled in on both sides before comparing,
     because the API echoes only what was sent.
   - O(outbound_auth_password) is write-only in Vapi (never returned), so a change to it cannot be
-    detected; see O(update_password).
+    read back. With O(update_password=on_change) the module compares it with O(password_fingerprint),
+    a salted fingerprint of what was last sent (kept by the caller, for example on the edge host by
+    the C(byom.telephony.vapi) role), and sends it only when it was rotated.
+  - Identity survives a rename in the dashboard. With O(id) (pinned by the caller once known) the
+    credential is found whatever its name, and renamed back to O(name). Without it, when no
+    credential has O(name), a C(byo-sip-trunk) credential that already owns the first inbound
+    gateway's IP address is adopted (and renamed) instead of creating a second one for the same
+    address; the module warns saying so.
 author:
   - byom.telephony maintainers (@byom-telephony)
 extends_documentation_fragment:
@@ -102,12 +109,27 @@ options:
   update_password:
     description:
       - V(on_create) sends O(outbound_auth_password) when the credential is created, and with any
-        other change of the authentication plan.
+        other change of the authentication plan. A rotated password is not sent (Vapi keeps the old one).
+      - V(on_change) sends it when it differs from what O(password_fingerprint) records, or when
+        there is no fingerprint (unknown: sent once). The password itself is never stored.
       - V(always) sends it on every run, which is then always reported as changed, because Vapi
         never returns the password to compare with.
     type: str
-    choices: [always, on_create]
+    choices: [always, on_change, on_create]
     default: on_create
+  password_fingerprint:
+    description:
+      - The RV(password_fingerprint) an earlier run returned: C(v1$<salt>$<HMAC-SHA256>) of the
+        credential id, O(outbound_auth_username) and O(outbound_auth_password), salted with 16 random bytes.
+      - Used by O(update_password=on_change); a fingerprint of another credential or user name does not match.
+    type: str
+  adopt_by_gateway:
+    description:
+      - When no credential has O(name) (and O(id) is not set), adopt the one C(byo-sip-trunk)
+        credential whose gateways already contain the first inbound gateway's IP address, renaming it.
+      - V(false) creates a new credential instead.
+    type: bool
+    default: true
   sip_register_plan:
     description:
       - Makes Vapi register to your SIP server (C(outboundAuthenticationPlan.sipRegisterPlan)).
@@ -130,6 +152,11 @@ options:
   tech_prefix:
     description:
       - Prefix Vapi puts in front of numbers it dials over the trunk.
+    type: str
+  sip_diversion_header:
+    description:
+      - Vapi's C(sipDiversionHeader), the Diversion header Vapi adds to calls it sends over the
+        trunk (for carriers that authenticate the calling number by it). At most 10000 characters.
     type: str
 '''
 
@@ -189,14 +216,33 @@ credential:
         optionsPingEnabled: false
     outboundAuthenticationPlan:
       authUsername: vapi
+password_fingerprint:
+  description:
+    - Salted fingerprint of the password Vapi now holds for this credential, to keep and pass as
+      O(password_fingerprint) next time. Unchanged when the password was not sent.
+    - V(null) when no password is managed, when the password Vapi holds is unknown
+      (O(update_password=on_create) without a matching fingerprint), or in check mode before a create.
+  returned: success
+  type: str
+  sample: v1$1f0c...$9a7e...
+password_sent:
+  description: Whether this run sent (or, in check mode, would send) the password to Vapi.
+  returned: success
+  type: bool
 '''
 
+import binascii
 import copy
+import hashlib
+import hmac
+import os
+import re
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.text.converters import to_bytes
 from ansible_collections.byom.telephony.plugins.module_utils.vapi import (
     VapiClient, VapiError, check_name, check_range, check_uuid, ensure, fail_api, find_unique,
-    is_hostname, is_ipv4, mask_secrets, remove, vapi_argument_spec,
+    MASK, is_hostname, is_ipv4, mask_secrets, remove, vapi_argument_spec,
 )
 
 PATH = '/credential'
@@ -245,8 +291,16 @@ def validate(module):
                                      '(Vapi identifies inbound gateways by address), got %r' % (field, ip))
         elif not (is_ipv4(ip) or is_hostname(ip)):
             module.fail_json(msg='%s.ip must be an IPv4 address or a host name, got %r' % (field, ip))
-    if p['tech_prefix'] is not None and len(p['tech_prefix']) > 10000:
-        module.fail_json(msg='tech_prefix must be at most 10000 characters')
+    for field in ('tech_prefix', 'sip_diversion_header'):
+        if p[field] is not None and len(p[field]) > 10000:
+            module.fail_json(msg='%s must be at most 10000 characters' % field)
+    for field in ('outbound_auth_username', 'outbound_auth_password', 'name'):
+        value = p[field]
+        if value is not None and value != value.strip():
+            module.fail_json(msg='%s has leading or trailing white space (a newline from a file or vault?)' % field)
+    if p['password_fingerprint'] is not None and not FINGERPRINT_RE.match(p['password_fingerprint']):
+        module.fail_json(msg='password_fingerprint must be a value this module returned (v1$<salt>$<hmac>), got %r'
+                         % p['password_fingerprint'])
     if p['update_password'] == 'always' and p['outbound_auth_password'] is None:
         module.fail_json(msg='update_password=always needs outbound_auth_password')
 
@@ -285,6 +339,8 @@ def create_body(params):
         body['outboundLeadingPlusEnabled'] = params['outbound_leading_plus_enabled']
     if params['tech_prefix'] is not None:
         body['techPrefix'] = params['tech_prefix']
+    if params['sip_diversion_header'] is not None:
+        body['sipDiversionHeader'] = params['sip_diversion_header']
     return body
 
 
@@ -301,16 +357,56 @@ def patch_body(params, existing):
         patch['outboundLeadingPlusEnabled'] = params['outbound_leading_plus_enabled']
     if params['tech_prefix'] is not None and existing.get('techPrefix', '') != params['tech_prefix']:
         patch['techPrefix'] = params['tech_prefix']
+    if params['sip_diversion_header'] is not None and existing.get('sipDiversionHeader', '') != params['sip_diversion_header']:
+        patch['sipDiversionHeader'] = params['sip_diversion_header']
     current_plan = existing.get('outboundAuthenticationPlan') or {}
     plan_differs = (
         params['outbound_auth_username'] is not None and current_plan.get('authUsername') != params['outbound_auth_username']
     ) or (
         params['sip_register_plan'] is not None and (current_plan.get('sipRegisterPlan') or {}) != desired_register_plan(params)
     )
-    send_password = params['outbound_auth_password'] is not None and params['update_password'] == 'always'
-    if plan_differs or send_password:
+    if plan_differs or password_to_send(params, existing):
         patch['outboundAuthenticationPlan'] = auth_plan(params, current_plan)
     return patch
+
+
+FINGERPRINT_RE = re.compile(r'^v1\$[0-9a-f]{32}\$[0-9a-f]{64}$')
+
+
+def fingerprint(credential_id, username, password, salt=None):
+    """v1$<salt>$<HMAC-SHA256(salt, id NUL username NUL password)>: proves which password was sent.
+
+    Salted so that the stored value cannot be looked up in precomputed tables, and bound to the
+    credential and user name so that a recreated credential or a new user name never matches.
+    """
+    salt = salt if salt is not None else os.urandom(16)
+    message = b'\0'.join(to_bytes(part or '', errors='surrogate_or_strict') for part in (credential_id, username, password))
+    return 'v1$%s$%s' % (binascii.hexlify(salt).decode('ascii'), hmac.new(salt, message, hashlib.sha256).hexdigest())
+
+
+def fingerprint_matches(stored, credential_id, username, password):
+    if not stored or not FINGERPRINT_RE.match(stored):
+        return False
+    salt = binascii.unhexlify(stored.split('$')[1])
+    return hmac.compare_digest(fingerprint(credential_id, username, password, salt), stored)
+
+
+def effective_username(params, existing):
+    if params['outbound_auth_username'] is not None:
+        return params['outbound_auth_username']
+    return ((existing or {}).get('outboundAuthenticationPlan') or {}).get('authUsername')
+
+
+def password_to_send(params, existing):
+    """Whether the password must go to Vapi on this update (a create always sends it)."""
+    if params['outbound_auth_password'] is None:
+        return False
+    if params['update_password'] == 'always':
+        return True
+    if params['update_password'] == 'on_change':
+        return not fingerprint_matches(params['password_fingerprint'], existing.get('id'),
+                                       effective_username(params, existing), params['outbound_auth_password'])
+    return False
 
 
 def public(resource):
@@ -329,14 +425,49 @@ def lookup(module, client):
             module.fail_json(msg='credential %s is a %r credential, not %s' % (p['id'], found.get('provider'), PROVIDER))
         if found is None and p['state'] == 'present':
             module.fail_json(msg='no Vapi credential with id %s (to create one, leave id unset)' % p['id'])
+        if found is not None and p['name'] is not None and found.get('name') != p['name'] and p['state'] == 'present':
+            module.warn('credential %s is named %r in Vapi (renamed in the dashboard?): renamed back to %r'
+                        % (p['id'], found.get('name'), p['name']))
         return found
-    return find_by_name(module, client)
+    return find(module, client)
 
 
-def find_by_name(module, client):
+def find_by_name(module, client, items=None):
     name = module.params['name']
-    return find_unique(module, client.list(PATH), 'SIP trunk credential', 'name %r' % name,
+    items = client.list(PATH) if items is None else items
+    return find_unique(module, items, 'SIP trunk credential', 'name %r' % name,
                        lambda c: c.get('provider') == PROVIDER and c.get('name') == name)
+
+
+def inbound_ip(params):
+    for gateway in params['gateways'] or []:
+        if gateway['inbound_enabled']:
+            return gateway['ip']
+    return None
+
+
+def find_gateway_owner(module, items):
+    """The one byo-sip-trunk credential whose gateways hold our inbound IP (renamed in the dashboard?)."""
+    address = inbound_ip(module.params)
+    if address is None:
+        return None
+    return find_unique(module, items, 'SIP trunk credential', 'gateway IP %s' % address,
+                       lambda c: c.get('provider') == PROVIDER
+                       and any(isinstance(g, dict) and g.get('ip') == address for g in c.get('gateways') or []))
+
+
+def find(module, client):
+    """By name, else (adopt_by_gateway) by our inbound gateway address; one list call for both."""
+    items = client.list(PATH)
+    found = find_by_name(module, client, items)
+    if found is None and module.params['adopt_by_gateway'] and module.params['state'] == 'present':
+        found = find_gateway_owner(module, items)
+        if found is not None:
+            module.warn('no credential is named %r, but credential %s (named %r) already owns gateway %s: adopted it '
+                        'and renamed it to %r instead of creating a second trunk for the same address'
+                        % (module.params['name'], found.get('id'), found.get('name'), inbound_ip(module.params),
+                           module.params['name']))
+    return found
 
 
 def main():
@@ -356,7 +487,10 @@ def main():
         )),
         outbound_auth_username=dict(type='str'),
         outbound_auth_password=dict(type='str', no_log=True),
-        update_password=dict(type='str', default='on_create', choices=['always', 'on_create'], no_log=False),
+        update_password=dict(type='str', default='on_create', choices=['always', 'on_change', 'on_create'], no_log=False),
+        password_fingerprint=dict(type='str', no_log=False),
+        adopt_by_gateway=dict(type='bool', default=True),
+        sip_diversion_header=dict(type='str'),
         sip_register_plan=dict(type='dict', options=dict(
             domain=dict(type='str'),
             username=dict(type='str'),
@@ -380,12 +514,42 @@ def main():
             changed, diff = remove(module, client, PATH, existing)
             result.update(changed=changed)
         else:
+            p = module.params
+            if existing is not None and p['outbound_auth_password'] is None and p['outbound_auth_username'] is not None \
+                    and effective_username(p, existing) != effective_username(dict(p, outbound_auth_username=None), existing):
+                module.fail_json(msg='outbound_auth_username changes from %r to %r but outbound_auth_password is not set: '
+                                     'Vapi would keep the old password with the new user name and digest auth would fail; '
+                                     'give the password too' % (effective_username(dict(p, outbound_auth_username=None), existing),
+                                                                p['outbound_auth_username']))
+            patch = patch_body(p, existing) if existing is not None else None
+            sent = p['outbound_auth_password'] is not None and (
+                existing is None or 'authPassword' in (patch or {}).get('outboundAuthenticationPlan', {}))
+            rotated = existing is not None and password_to_send(p, existing)
             changed, resource, diff = ensure(
                 module, client, PATH, existing,
-                create_body(module.params) if existing is None else None,
-                patch_body(module.params, existing) if existing is not None else None,
+                create_body(p) if existing is None else None, patch,
                 lambda: find_by_name(module, client), public=public)
-            result.update(changed=changed, id=resource.get('id'), credential=mask_secrets(resource))
+            if rotated and p['update_password'] == 'on_change':
+                # The API never returns the password, so show in the diff why the plan is sent.
+                before = (diff['before'].get('outboundAuthenticationPlan') or {})
+                before['authPassword'] = MASK + (' (other than the one last sent)' if p['password_fingerprint']
+                                                 else ' (unknown: no fingerprint)')
+                diff['before']['outboundAuthenticationPlan'] = before
+                diff['after'].setdefault('outboundAuthenticationPlan', {})['authPassword'] = MASK + ' (rotated)'
+            elif existing is not None and p['update_password'] == 'on_create' and p['outbound_auth_password'] is not None \
+                    and p['password_fingerprint'] and not sent and not fingerprint_matches(
+                        p['password_fingerprint'], existing.get('id'), effective_username(p, existing), p['outbound_auth_password']):
+                module.warn('outbound_auth_password differs from the one last sent to Vapi, but update_password=on_create '
+                            'keeps the old one in Vapi: inbound calls from Vapi will fail digest auth. Use on_change.')
+            fp = None
+            if p['outbound_auth_password'] is not None and resource.get('id'):
+                if not sent and fingerprint_matches(p['password_fingerprint'], resource['id'], effective_username(p, resource),
+                                                    p['outbound_auth_password']):
+                    fp = p['password_fingerprint']
+                elif sent:
+                    fp = fingerprint(resource['id'], effective_username(p, resource), p['outbound_auth_password'])
+            result.update(changed=changed, id=resource.get('id'), credential=mask_secrets(resource),
+                          password_fingerprint=fp, password_sent=bool(sent and changed))
     except VapiError as err:
         fail_api(module, err, **result)
     if module._diff:

@@ -220,3 +220,115 @@ def test_api_key_from_the_environment(api, run_module, monkeypatch):
     args = dict(ARGS)
     result = run_module(vapi_sip_trunk.main, dict(args, api_key=None))
     assert result['changed'] is False
+
+
+def _fp(password, username='vapi', cid=TRUNK_ID):
+    return vapi_sip_trunk.fingerprint(cid, username, password)
+
+
+@pytest.mark.parametrize('mode', sorted(MODES))
+def test_rotated_password_is_detected_by_fingerprint_and_sent(api, run_module, sent, mode):
+    listing(api, [EXISTING])
+    if not MODES[mode]['check']:
+        api.add(responses.PATCH, API + '/credential/' + TRUNK_ID, json=EXISTING)
+    args = dict(ARGS, update_password='on_change', password_fingerprint=_fp('the-old-password'))
+    result = run_module(vapi_sip_trunk.main, args, **MODES[mode])
+    assert result['changed'] is True and result['password_sent'] is True
+    if not MODES[mode]['check']:
+        assert sent(api, 'PATCH')[0][2] == {'outboundAuthenticationPlan': {'authUsername': 'vapi', 'authPassword': PASSWORD}}
+        assert vapi_sip_trunk.fingerprint_matches(result['password_fingerprint'], TRUNK_ID, 'vapi', PASSWORD)
+    else:
+        assert [c[0] for c in sent(api)] == ['GET']
+    if MODES[mode]['diff']:
+        assert 'rotated' in result['diff']['after']['outboundAuthenticationPlan']['authPassword']
+        assert 'other than the one last sent' in result['diff']['before']['outboundAuthenticationPlan']['authPassword']
+    assert_no_secret(result)
+
+
+def test_unrotated_password_is_not_sent_and_the_fingerprint_is_kept(api, run_module, sent):
+    listing(api, [EXISTING])
+    stored = _fp(PASSWORD)
+    result = run_module(vapi_sip_trunk.main, dict(ARGS, update_password='on_change', password_fingerprint=stored))
+    assert result['changed'] is False and result['password_fingerprint'] == stored
+    assert [c[0] for c in sent(api)] == ['GET']
+
+
+def test_no_fingerprint_sends_once_then_settles(api, run_module, sent):
+    listing(api, [EXISTING])
+    api.add(responses.PATCH, API + '/credential/' + TRUNK_ID, json=EXISTING)
+    first = run_module(vapi_sip_trunk.main, dict(ARGS, update_password='on_change'), diff=True)
+    assert first['changed'] is True and 'unknown' in first['diff']['before']['outboundAuthenticationPlan']['authPassword']
+    listing(api, [EXISTING])
+    second = run_module(vapi_sip_trunk.main, dict(ARGS, update_password='on_change',
+                                                  password_fingerprint=first['password_fingerprint']))
+    assert second['changed'] is False
+
+
+def test_fingerprint_is_bound_to_credential_and_username():
+    stored = _fp(PASSWORD)
+    assert vapi_sip_trunk.fingerprint_matches(stored, TRUNK_ID, 'vapi', PASSWORD)
+    assert not vapi_sip_trunk.fingerprint_matches(stored, TRUNK_ID, 'vapi2', PASSWORD)
+    assert not vapi_sip_trunk.fingerprint_matches(stored, '00000000-0000-4000-8000-000000000000', 'vapi', PASSWORD)
+    assert PASSWORD not in stored and stored != _fp(PASSWORD), 'salted: two fingerprints of one password differ'
+
+
+def test_on_create_warns_when_the_fingerprint_shows_a_rotation(api, run_module, sent):
+    listing(api, [EXISTING])
+    result = run_module(vapi_sip_trunk.main, dict(ARGS, password_fingerprint=_fp('the-old-password')))
+    assert result['changed'] is False
+    assert any('keeps the old one in Vapi' in w for w in result['warnings'])
+
+
+def test_username_change_without_password_fails_before_writing(api, run_module, sent):
+    listing(api, [EXISTING])
+    args = dict(ARGS, outbound_auth_username='vapi-new')
+    del args['outbound_auth_password']
+    result = run_module(vapi_sip_trunk.main, args, fails=True)
+    assert 'outbound_auth_password is not set' in result['msg']
+    assert [c[0] for c in sent(api)] == ['GET']
+
+
+def test_username_change_with_on_change_sends_both(api, run_module, sent):
+    listing(api, [EXISTING])
+    api.add(responses.PATCH, API + '/credential/' + TRUNK_ID, json=EXISTING)
+    run_module(vapi_sip_trunk.main, dict(ARGS, outbound_auth_username='vapi-new', update_password='on_change',
+                                         password_fingerprint=_fp(PASSWORD)))
+    assert sent(api, 'PATCH')[0][2]['outboundAuthenticationPlan'] == {'authUsername': 'vapi-new', 'authPassword': PASSWORD}
+
+
+def test_renamed_in_the_dashboard_is_adopted_by_gateway_ip(api, run_module, sent):
+    renamed = dict(copy.deepcopy(EXISTING), name='Edge (renamed by Bob)')
+    listing(api, [OTHER_CREDENTIAL, renamed])
+    api.add(responses.PATCH, API + '/credential/' + TRUNK_ID, json=EXISTING)
+    result = run_module(vapi_sip_trunk.main, ARGS)
+    assert result['id'] == TRUNK_ID
+    assert sent(api, 'PATCH')[0][2] == {'name': 'edge'}
+    assert any('already owns gateway 203.0.113.10' in w for w in result['warnings'])
+
+
+def test_renamed_with_a_pinned_id_is_renamed_back(api, run_module, sent):
+    api.add(responses.GET, API + '/credential/' + TRUNK_ID, json=dict(copy.deepcopy(EXISTING), name='other'))
+    api.add(responses.PATCH, API + '/credential/' + TRUNK_ID, json=EXISTING)
+    result = run_module(vapi_sip_trunk.main, dict(ARGS, id=TRUNK_ID))
+    assert sent(api, 'PATCH')[0][2] == {'name': 'edge'}
+    assert any('renamed back' in w for w in result['warnings'])
+
+
+def test_two_credentials_owning_our_gateway_fail(api, run_module):
+    twin = dict(copy.deepcopy(EXISTING), id='11111111-1111-4111-8111-111111111111', name='b')
+    listing(api, [dict(copy.deepcopy(EXISTING), name='a'), twin])
+    result = run_module(vapi_sip_trunk.main, ARGS, fails=True)
+    assert 'gateway IP 203.0.113.10' in result['msg'] and twin['id'] in result['msg']
+
+
+def test_sip_diversion_header_is_managed(api, run_module, sent):
+    listing(api, [EXISTING])
+    api.add(responses.PATCH, API + '/credential/' + TRUNK_ID, json=EXISTING)
+    run_module(vapi_sip_trunk.main, dict(ARGS, sip_diversion_header='<sip:+14155550100@carrier.example>'))
+    assert sent(api, 'PATCH')[0][2] == {'sipDiversionHeader': '<sip:+14155550100@carrier.example>'}
+
+
+@pytest.mark.parametrize('field', ['outbound_auth_password', 'outbound_auth_username'])
+def test_trailing_newline_in_credentials_is_refused(api, run_module, field):
+    result = run_module(vapi_sip_trunk.main, dict(ARGS, **{field: 'value\n'}), fails=True)
+    assert result['msg'].startswith(field) and len(api.calls) == 0
