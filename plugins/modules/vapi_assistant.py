@@ -110,6 +110,13 @@ options:
     description:
       - Free-form metadata stored on the assistant. Only the keys given are compared and updated.
     type: dict
+  identity:
+    description:
+      - A stable identity kept in the assistant's C(metadata.byomIdentity). The assistant is then
+        found by it before O(name), so a rename in the dashboard does not create a second assistant:
+        the module finds it and renames it back (with a warning saying so).
+      - The C(byom.telephony.vapi) role sets it to the assistant's name in the inventory.
+    type: str
   settings:
     description:
       - Any other property of Vapi's C(CreateAssistantDTO), with Vapi's own camelCase keys, passed
@@ -240,6 +247,8 @@ def desired(params):
             out[key] = params[option]
     if params['server'] is not None:
         out['server'] = server_body(params['server'])
+    if params.get('identity'):
+        out['metadata'] = dict(out.get('metadata') or {}, **{IDENTITY_KEY: params['identity']})
     return out
 
 
@@ -254,9 +263,23 @@ def patch_body(params, existing):
     return patch
 
 
+IDENTITY_KEY = 'byomIdentity'
+
+
 def find_by_name(module, client):
-    name = module.params['name']
-    return find_unique(module, client.list(PATH), 'assistant', 'name %r' % name, lambda a: a.get('name') == name)
+    """By identity (metadata tag) first, then by name; one list call."""
+    p = module.params
+    items = client.list(PATH)
+    if p.get('identity'):
+        tagged = find_unique(module, items, 'assistant', 'identity %r' % p['identity'],
+                             lambda a: isinstance(a.get('metadata'), dict) and a['metadata'].get(IDENTITY_KEY) == p['identity'])
+        if tagged is not None:
+            if p['name'] is not None and tagged.get('name') != p['name'] and p['state'] == 'present':
+                module.warn('assistant %s (identity %r) is named %r in Vapi (renamed in the dashboard?): renamed back to %r'
+                            % (tagged.get('id'), p['identity'], tagged.get('name'), p['name']))
+            return tagged
+    name = p['name']
+    return find_unique(module, items, 'assistant', 'name %r' % name, lambda a: a.get('name') == name)
 
 
 def lookup(module, client):
@@ -282,6 +305,7 @@ def main():
         server=server_argument_spec(),
         metadata=dict(type='dict'),
         settings=dict(type='dict'),
+        identity=dict(type='str'),
     )
     module = AnsibleModule(
         argument_spec=argument_spec,

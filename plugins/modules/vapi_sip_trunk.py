@@ -59,6 +59,12 @@ options:
       - Id (UUID) of an existing credential. Takes precedence over O(name) for the lookup; the
         name is then updated to O(name) if that differs.
     type: str
+  known_id:
+    description:
+      - An id remembered from an earlier run (the C(byom.telephony.vapi) role keeps it on the edge).
+        Used like O(id), so a credential renamed in the dashboard is still found (and renamed back),
+        but when it no longer exists the lookup falls back to O(name) and the gateway instead of failing.
+    type: str
   gateways:
     description:
       - The trunk's gateways, replaced as a whole when they differ. Required with O(state=present).
@@ -275,6 +281,7 @@ def normalise_gateway(gateway):
 def validate(module):
     p = module.params
     check_uuid(module, 'id', p['id'])
+    check_uuid(module, 'known_id', p['known_id'])
     check_name(module, 'name', p['name'])
     if p['state'] != 'present':
         return
@@ -419,6 +426,14 @@ def public(resource):
 
 def lookup(module, client):
     p = module.params
+    if p['known_id'] and not p['id']:
+        found = client.get(PATH, p['known_id'])
+        if found is not None and found.get('provider') == PROVIDER:
+            if p['name'] is not None and found.get('name') != p['name'] and p['state'] == 'present':
+                module.warn('credential %s is named %r in Vapi (renamed in the dashboard?): renamed back to %r'
+                            % (p['known_id'], found.get('name'), p['name']))
+            return found
+        return find(module, client)
     if p['id']:
         found = client.get(PATH, p['id'])
         if found is not None and found.get('provider') != PROVIDER:
@@ -489,6 +504,7 @@ def main():
         outbound_auth_password=dict(type='str', no_log=True),
         update_password=dict(type='str', default='on_create', choices=['always', 'on_change', 'on_create'], no_log=False),
         password_fingerprint=dict(type='str', no_log=False),
+        known_id=dict(type='str'),
         adopt_by_gateway=dict(type='bool', default=True),
         sip_diversion_header=dict(type='str'),
         sip_register_plan=dict(type='dict', options=dict(

@@ -278,3 +278,21 @@ def test_server_with_credential_timeout_and_backoff(api, run_module, sent, dto):
     assert body['server'] == {'url': 'https://hooks.example.com/vapi', 'credentialId': 'cred-1', 'timeoutSeconds': 15,
                               'backoffPlan': {'type': 'exponential', 'maxRetries': 3, 'baseDelaySeconds': 1}}
     assert dto.errors('CreateAssistantDTO', body) == []
+
+
+def test_identity_survives_a_dashboard_rename(api, run_module, sent):
+    renamed = dict(copy.deepcopy(EXISTING), name='Reception (Bob)',
+                   metadata={'managed_by': 'ansible', 'byomIdentity': 'receptionist'})
+    listing(api, [renamed])
+    api.add(responses.PATCH, API + '/assistant/' + AID, json=EXISTING)
+    result = run_module(vapi_assistant.main, dict(ARGS, identity='receptionist'))
+    assert result['id'] == AID
+    assert sent(api, 'PATCH')[0][2] == {'name': 'receptionist'}
+    assert any('renamed back' in w for w in result['warnings'])
+
+
+def test_identity_is_tagged_on_an_assistant_found_by_name(api, run_module, sent):
+    listing(api, [EXISTING])
+    api.add(responses.PATCH, API + '/assistant/' + AID, json=EXISTING)
+    run_module(vapi_assistant.main, dict(ARGS, identity='receptionist'))
+    assert sent(api, 'PATCH')[0][2]['metadata']['byomIdentity'] == 'receptionist'

@@ -332,3 +332,19 @@ def test_sip_diversion_header_is_managed(api, run_module, sent):
 def test_trailing_newline_in_credentials_is_refused(api, run_module, field):
     result = run_module(vapi_sip_trunk.main, dict(ARGS, **{field: 'value\n'}), fails=True)
     assert result['msg'].startswith(field) and len(api.calls) == 0
+
+
+def test_known_id_that_was_deleted_falls_back_to_the_name(api, run_module, sent):
+    api.add(responses.GET, API + '/credential/' + TRUNK_ID, status=404, json={'message': 'Not Found'})
+    listing(api, [])
+    api.add(responses.POST, API + '/credential', status=201, json=EXISTING)
+    result = run_module(vapi_sip_trunk.main, dict(ARGS, known_id=TRUNK_ID))
+    assert result['changed'] is True and [c[0] for c in sent(api)] == ['GET', 'GET', 'POST']
+
+
+def test_known_id_renamed_is_renamed_back(api, run_module, sent):
+    api.add(responses.GET, API + '/credential/' + TRUNK_ID, json=dict(copy.deepcopy(EXISTING), name='other'))
+    api.add(responses.PATCH, API + '/credential/' + TRUNK_ID, json=EXISTING)
+    result = run_module(vapi_sip_trunk.main, dict(ARGS, known_id=TRUNK_ID))
+    assert sent(api, 'PATCH')[0][2] == {'name': 'edge'}
+    assert any('renamed back' in w for w in result['warnings'])
