@@ -46,6 +46,7 @@ def inventory(tmp_path, edge_b_dids):
             'ansible_connection': 'local',
             'ansible_python_interpreter': sys.executable,
             'vapi_api_url': URL, 'vapi_api_key': KEY,
+            'vapi_edge_state_dir': str(tmp_path / 'edge-state'),
             'asterisk_vapi_inbound_username': 'vapi-{{ inventory_hostname }}',
             'vapi_assistants': [
                 {'name': 'front-desk', 'first_message': 'Hello', 'model': {'provider': 'openai', 'model': 'gpt-4o-mini'}},
