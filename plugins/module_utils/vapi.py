@@ -15,6 +15,7 @@ __metaclass__ = type
 
 import copy
 import ipaddress
+import random
 import re
 import time
 import traceback
@@ -124,6 +125,22 @@ class VapiRetry(Retry):
             return status_code == 429 and bool(self.total)
         return super(VapiRetry, self).is_retry(method, status_code, has_retry_after)
 
+    def get_backoff_time(self):
+        """Exponential backoff with jitter, capped at BACKOFF_MAX.
+
+        Computed here rather than with Retry(backoff_jitter=, backoff_max=), which urllib3 1.26
+        (Debian 12, Ubuntu 22.04) does not have.
+        """
+        consecutive = 0
+        for entry in reversed(self.history):
+            if entry.redirect_location is not None:
+                break
+            consecutive += 1
+        if consecutive <= 1:
+            return 0
+        value = BACKOFF_FACTOR * (2 ** (consecutive - 1)) + random.random() * BACKOFF_JITTER
+        return max(0.0, min(BACKOFF_MAX, value))
+
     def parse_retry_after(self, retry_after):
         return min(super(VapiRetry, self).parse_retry_after(retry_after), RETRY_AFTER_MAX)
 
@@ -170,8 +187,6 @@ class VapiClient(object):
         self.retry = VapiRetry(
             total=self.retries,
             backoff_factor=BACKOFF_FACTOR,
-            backoff_jitter=BACKOFF_JITTER,
-            backoff_max=BACKOFF_MAX,
             status_forcelist=RETRY_STATUSES,
             allowed_methods=frozenset(['GET', 'PATCH', 'DELETE']),
             raise_on_status=False,
