@@ -59,10 +59,12 @@ IN_FLIGHT = 'in-flight'
 MASK = '********'
 USER_AGENT = 'byom.telephony-ansible/1.0'
 
-UUID_RE = re.compile(r'^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$')
-E164_RE = re.compile(r'^\+[1-9][0-9]{1,14}$')
-ALNUM_NUMBER_RE = re.compile(r'^\+?[a-zA-Z0-9]+$')
-HOSTNAME_RE = re.compile(r'^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$')
+# \Z rather than $: Python's $ also matches before a trailing newline ("id\n" from a file),
+# which Vapi refuses.
+UUID_RE = re.compile(r'^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z')
+E164_RE = re.compile(r'^\+[1-9][0-9]{1,14}\Z')
+ALNUM_NUMBER_RE = re.compile(r'^\+?[a-zA-Z0-9]+\Z')
+HOSTNAME_RE = re.compile(r'^(?=.{1,253}\Z)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?\Z')
 SECRET_KEY_RE = re.compile(r'(^(auth)?password$|secret$|^authorization$|^(x-)?api[-_]?key$|^(access[-_]?)?token$)', re.I)
 # Fields the server sets: never compared, never sent back (400 "property X should not exist").
 SERVER_FIELDS = ('id', 'orgId', 'createdAt', 'updatedAt', 'status', 'providerResourceId', 'latestVersion',

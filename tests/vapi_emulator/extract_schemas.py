@@ -27,6 +27,8 @@ ROOTS = [
     'UpdateByoSipTrunkCredentialDTO',
     'CreateByoPhoneNumberDTO',
     'UpdateByoPhoneNumberDTO',
+    'CreateVapiPhoneNumberDTO',
+    'UpdateVapiPhoneNumberDTO',
     'CreateAssistantDTO',
     'UpdateAssistantDTO',
 ]

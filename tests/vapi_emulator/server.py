@@ -68,9 +68,11 @@ SCHEMA_FILE = os.path.join(HERE, 'schemas.json')
 ORG_ID = '00000000-0000-4000-8000-00000000e0e0'
 LIST_DEFAULT_LIMIT = 100
 LIST_MAX_LIMIT = 1000
-UUID_RE = re.compile(r'^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$')
-E164_RE = re.compile(r'^\+[1-9][0-9]{1,14}$')
-ALNUM_NUMBER_RE = re.compile(r'^\+?[a-zA-Z0-9]+$')
+# \Z, not $: class-validator refuses a trailing newline, Python's $ would let it through.
+UUID_RE = re.compile(r'^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z')
+E164_RE = re.compile(r'^\+[1-9][0-9]{1,14}\Z')
+ALNUM_NUMBER_RE = re.compile(r'^\+?[a-zA-Z0-9]+\Z')
+VAPI_SIP_URI_RE = re.compile(r'^sip:[A-Za-z0-9._~-]+@sip(\.eu)?\.vapi\.ai\Z')
 REASONS = {
     400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found',
     409: 'Conflict', 429: 'Too Many Requests', 500: 'Internal Server Error',
@@ -90,7 +92,8 @@ RESOURCES = {
     },
     'phone-number': {
         'discriminator': 'provider',
-        'dto': {'byo-phone-number': ('CreateByoPhoneNumberDTO', 'UpdateByoPhoneNumberDTO')},
+        'dto': {'byo-phone-number': ('CreateByoPhoneNumberDTO', 'UpdateByoPhoneNumberDTO'),
+                'vapi': ('CreateVapiPhoneNumberDTO', 'UpdateVapiPhoneNumberDTO')},
     },
 }
 
@@ -578,6 +581,13 @@ class Emulator(object):
             assistant = record.get('assistantId')
             if assistant is not None and assistant not in self.store['assistant']:
                 raise ApiError(400, 'Assistant %s not found' % assistant)
+            uri = record.get('sipUri')
+            if record.get('provider') == 'vapi' and uri is not None:
+                if not VAPI_SIP_URI_RE.match(uri):
+                    raise ApiError(400, ['sipUri must be a sip: URI on sip.vapi.ai or sip.eu.vapi.ai (sip:user@sip.vapi.ai)'])
+                taken = [r for r in self.store['phone-number'].values() if r.get('sipUri') == uri and r.get('id') != record.get('id')]
+                if taken:
+                    raise ApiError(400, 'SIP URI %s is already in use' % uri)
 
     def _create(self, kind, body):
         if not isinstance(body, dict):
@@ -606,6 +616,11 @@ class Emulator(object):
 
     def _split_secret(self, kind, record):
         """Removes the write-only password from what is stored for reads; returns it."""
+        if kind == 'phone-number':
+            auth = record.get('authentication')
+            if isinstance(auth, dict) and 'password' in auth:
+                return auth.pop('password')
+            return None
         if kind != 'credential':
             return None
         plan = record.get('outboundAuthenticationPlan')
@@ -660,8 +675,11 @@ class Emulator(object):
         with self.lock:
             out = copy.deepcopy(self.orgs[org]['store'])
             for rid, secret in self.orgs[org]['secrets'].items():
-                plan = out['credential'].get(rid, {}).setdefault('outboundAuthenticationPlan', {})
-                plan['authPassword'] = secret
+                if rid in out['phone-number']:
+                    out['phone-number'][rid].setdefault('authentication', {})['password'] = secret
+                else:
+                    plan = out['credential'].get(rid, {}).setdefault('outboundAuthenticationPlan', {})
+                    plan['authPassword'] = secret
             return out
 
 
