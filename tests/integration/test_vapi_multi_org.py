@@ -145,9 +145,10 @@ def test_rerun_with_1200_foreign_assistants_changes_nothing_and_counts_requests(
     assistant_lists = len([r for r in log if r['org'] == 0 and r['path'] == '/assistant'])
     print('re-run, 2 organisations (%d + 1 assistants in org a): %d requests in org a (%d for the assistant pages), '
           '%d in org b, all GET' % (BIG, per_org[0], assistant_lists, per_org[1]))
-    # 1,201 assistants: the first page of 1000, then one page below and one above it.
-    assert assistant_lists == 3
-    assert len([r for r in log if r['org'] == 1 and r['path'] == '/assistant']) == 1
+    # 1,201 assistants: the first page of 1000, then one page below and one above it; once for
+    # the assistant (one declared) and once for the prune report.
+    assert assistant_lists == 2 * 3
+    assert len([r for r in log if r['org'] == 1 and r['path'] == '/assistant']) == 2
 
 
 def test_rename_in_the_dashboard_is_undone_not_duplicated(emu, deployed):
@@ -182,3 +183,26 @@ def test_rotated_password_is_shown_in_check_diff_then_sent_once(emu, deployed):
     admin(emu, 'DELETE', 'requests')
     again = play(tmp_path, inv)
     assert changed(again) == 0 and all(r['method'] == 'GET' for r in api_log(emu))
+
+
+def test_prune_reports_then_removes_only_when_asked(emu, deployed):
+    tmp_path, _inv, _out, _log = deployed
+    inv = inventory(tmp_path, emu, passwords={'edge-b1': 'pw-edge-b1-rotated-98765'})  # as the rotation test left it
+    spec = yaml.safe_load(inv.read_text())
+    org_a = spec['all']['children']['asterisk']['children']['org_a']
+    org_a['vars']['vapi_assistants'] = []          # front-desk no longer declared in organisation a
+    org_a['vars']['vapi_phone_numbers'] = []       # and the DIDs of a's hosts are gone
+    inv.write_text(yaml.safe_dump(spec))
+    admin(emu, 'DELETE', 'requests')
+    out = play(tmp_path, inv)
+    assert 'No longer in the inventory, still in Vapi (kept' in out and 'front-desk' in out and '+15550100101' in out
+    assert [r for r in api_log(emu) if r['method'] == 'DELETE'] == [], 'reported, nothing removed'
+    org_a['vars']['vapi_prune'] = True
+    inv.write_text(yaml.safe_dump(spec))
+    admin(emu, 'DELETE', 'requests')
+    play(tmp_path, inv)
+    deletes = sorted((r['org'], r['path'].split('/')[1]) for r in api_log(emu) if r['method'] == 'DELETE')
+    assert deletes == [(0, 'assistant'), (0, 'phone-number'), (0, 'phone-number')]
+    assert [a for a in call(emu, 'a', 'GET', '/assistant?limit=1000') if a['name'] == 'front-desk'] == []
+    assert len([a for a in call(emu, 'a', 'GET', '/assistant?limit=1000')]) == 1000, 'the 1,200 foreign ones untouched'
+    assert [a['name'] for a in call(emu, 'b', 'GET', '/assistant')] == ['front-desk'], 'organisation b untouched'
