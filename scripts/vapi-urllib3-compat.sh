@@ -11,7 +11,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 base=${BYOM_VENV:-$root/.venv}
 shared=$("$base/bin/python" -c 'import site; print(site.getsitepackages()[0])')
 for pair in "1.26.5 2.25.1" "1.26.12 2.28.1"; do
-  set -- $pair
+  read -r urllib3_version requests_version <<<"$pair"
+  set -- "$urllib3_version" "$requests_version"
   venv=${BYOM_COMPAT_DIR:-$root/.venv-compat}/urllib3-$1
   if [ ! -x "$venv/bin/python" ]; then
     "$base/bin/python" -m venv "$venv"

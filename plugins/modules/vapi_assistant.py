@@ -20,12 +20,12 @@ description:
     O(server) and O(metadata); defaults the server fills in never count as drift. Lists (for
     example the C(messages) of O(model)) are compared whole.
   - An update sends only the top-level properties that differ. Vapi replaces a nested object
-    (O(model), O(voice), O(transcriber), ...) as a whole on PATCH, so the module sends whole objects:
+    (O(model), O(voice), O(transcriber), ...) as a whole on PATCH, so the module sends whole objects;
     when the C(provider) (or C(type)) stays the same, what you declared laid over what Vapi holds
     (settings made elsewhere, for example in the dashboard, are kept); when it changes, exactly
     what you declared (the old provider's settings would be refused by the new one).
   - Everything is validated against Vapi's own C(CreateAssistantDTO) schema (bundled with the
-    collection) before any request: unknown properties (per provider inside O(model), O(voice) and
+    collection) before any request. Unknown properties (per provider inside O(model), O(voice) and
     O(transcriber)), missing required ones, wrong types, enum values and ranges fail early, naming the field.
 author:
   - byom.telephony maintainers (@byom-telephony)
@@ -113,7 +113,7 @@ options:
   identity:
     description:
       - A stable identity kept in the assistant's C(metadata.byomIdentity). The assistant is then
-        found by it before O(name), so a rename in the dashboard does not create a second assistant:
+        found by it before O(name), so a rename in the dashboard does not create a second assistant;
         the module finds it and renames it back (with a warning saying so).
       - The C(byom.telephony.vapi) role sets it to the assistant's name in the inventory.
     type: str

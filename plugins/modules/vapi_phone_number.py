@@ -16,11 +16,11 @@ description:
   - Creates, updates or deletes a Vapi phone number of provider C(byo-phone-number), that is a DID of your
     carrier that reaches Vapi over your own SIP trunk (see M(byom.telephony.vapi_sip_trunk)).
   - With O(provider=vapi) it manages a Vapi SIP URI number instead (O(sip_uri), for example
-    C(sip:front-desk@sip.vapi.ai)): something your SIP server can dial without any PSTN DID.
+    C(sip:front-desk@sip.vapi.ai)), something your SIP server can dial without any PSTN DID.
   - The number is found by O(id), or else by O(number) (by O(sip_uri) for O(provider=vapi)). When
     several Vapi numbers carry the same number the module fails and lists their ids unless O(id) is set.
-  - The whole body is validated against Vapi's own phone number DTO (bundled) before any request:
-    unknown keys in O(fallback_destination) or O(hooks), numbers shorter than 3 characters,
+  - The whole body is validated against Vapi's own phone number DTO (bundled) before any request.
+    Unknown keys in O(fallback_destination) or O(hooks), numbers shorter than 3 characters,
     white space (a trailing newline from a file) in ids and numbers are refused, naming the field.
   - The trunk and the assistant are given by id or by name; names are resolved with one list call each.
   - Only what you set is compared; O(server) and O(fallback_destination) key by key.
@@ -63,7 +63,7 @@ options:
   sip_authentication:
     description:
       - Digest credentials Vapi demands on INVITEs to a O(provider=vapi) number (without them any
-        credentials are accepted). The password is write-only in Vapi: sent on create and whenever
+        credentials are accepted). The password is write-only in Vapi, sent on create and whenever
         O(sip_authentication.username) or O(sip_authentication.realm) change.
     type: dict
     suboptions:
@@ -88,7 +88,7 @@ options:
     type: str
   detach:
     description:
-      - V(true) routes the number to no assistant, squad or workflow (sends C(null) for each): Vapi then
+      - V(true) routes the number to no assistant, squad or workflow (sends C(null) for each); Vapi then
         asks the server URL (C(assistant-request)). Excludes O(assistant_id), O(assistant_name), O(squad_id)
         and O(workflow_id).
     type: bool

@@ -117,7 +117,7 @@ options:
       - V(on_create) sends O(outbound_auth_password) when the credential is created, and with any
         other change of the authentication plan. A rotated password is not sent (Vapi keeps the old one).
       - V(on_change) sends it when it differs from what O(password_fingerprint) records, or when
-        there is no fingerprint (unknown: sent once). The password itself is never stored.
+        there is no fingerprint (unknown, so sent once). The password itself is never stored.
       - V(always) sends it on every run, which is then always reported as changed, because Vapi
         never returns the password to compare with.
     type: str
@@ -125,7 +125,7 @@ options:
     default: on_create
   password_fingerprint:
     description:
-      - The RV(password_fingerprint) an earlier run returned: C(v1$<salt>$<HMAC-SHA256>) of the
+      - The RV(password_fingerprint) an earlier run returned, C(v1$<salt>$<HMAC-SHA256>) of the
         credential id, O(outbound_auth_username) and O(outbound_auth_password), salted with 16 random bytes.
       - Used by O(update_password=on_change); a fingerprint of another credential or user name does not match.
     type: str

@@ -61,8 +61,10 @@ def call(url, org, method, path, body=None):
 
 def inventory(tmp_path, url, passwords=None):
     passwords = passwords or {}
-    host = lambda name, ip, did: {'vapi_gateway_ip': ip, 'asterisk_dids': [did],
-                                  'asterisk_vapi_inbound_password': passwords.get(name, 'pw-%s-0123456789' % name)}
+
+    def host(name, ip, did):
+        return {'vapi_gateway_ip': ip, 'asterisk_dids': [did],
+                'asterisk_vapi_inbound_password': passwords.get(name, 'pw-%s-0123456789' % name)}
     inv = {'all': {'children': {'asterisk': {
         'children': {
             'org_a': {'hosts': {'edge-a1': host('edge-a1', '192.0.2.11', '+15550100101'),
@@ -204,5 +206,5 @@ def test_prune_reports_then_removes_only_when_asked(emu, deployed):
     deletes = sorted((r['org'], r['path'].split('/')[1]) for r in api_log(emu) if r['method'] == 'DELETE')
     assert deletes == [(0, 'assistant'), (0, 'phone-number'), (0, 'phone-number')]
     assert [a for a in call(emu, 'a', 'GET', '/assistant?limit=1000') if a['name'] == 'front-desk'] == []
-    assert len([a for a in call(emu, 'a', 'GET', '/assistant?limit=1000')]) == 1000, 'the 1,200 foreign ones untouched'
+    assert len(call(emu, 'a', 'GET', '/assistant?limit=1000')) == 1000, 'the 1,200 foreign ones untouched'
     assert [a['name'] for a in call(emu, 'b', 'GET', '/assistant')] == ['front-desk'], 'organisation b untouched'

@@ -17,8 +17,8 @@ WORKFLOW = '6f0c2b8e-1111-4222-8333-444455556666'
 @pytest.fixture
 def org(http_emulator):
     emu = http_emulator()
-    _status, trunk = emu.handle('POST', '/credential', {}, {'provider': 'byo-sip-trunk', 'name': 'edge',
-                                                             'gateways': [{'ip': '203.0.113.10'}]})
+    trunk_body = {'provider': 'byo-sip-trunk', 'name': 'edge', 'gateways': [{'ip': '203.0.113.10'}]}
+    _status, trunk = emu.handle('POST', '/credential', {}, trunk_body)
     _status, assistant = emu.handle('POST', '/assistant', {}, {'name': 'front-desk'})
     emu.trunk, emu.assistant = trunk['id'], assistant['id']
     return emu
@@ -69,8 +69,8 @@ def test_sip_uri_number_without_a_trunk(run_module, org):
     (dict(number='12', credential_id='T', number_e164_check_enabled=False), 'number must have at least 3 digits'),
     (dict(number='+14155550100\n', credential_id='T'), 'number has leading or trailing white space'),
     (dict(number='+14155550100', credential_id='3fa85f64-5717-4562-b3fc-2c963f66afa6\n'), 'credential_id must be a UUID'),
-    (dict(number='+14155550100', credential_id='T', fallback_destination={'type': 'number', 'number': '+14155550199',
-                                                                           'callerID': 'x'}),
+    (dict(number='+14155550100', credential_id='T',
+          fallback_destination={'type': 'number', 'number': '+14155550199', 'callerID': 'x'}),
      'fallbackDestination.callerID is not a property'),
     (dict(number='+14155550100', credential_id='T', hooks=[{'on': 'call.ringing', 'do': [{'type': 'shout'}]}]),
      'hooks[0].do[0] matches none of the allowed kinds'),

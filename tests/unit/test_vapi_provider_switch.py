@@ -95,8 +95,8 @@ def emu():
 
 
 def params(kind, value):
-    base = dict((option, None) for option in ('model', 'voice', 'transcriber', 'first_message', 'server',
-                                               'metadata', 'settings'))
+    options = ('model', 'voice', 'transcriber', 'first_message', 'server', 'metadata', 'settings')
+    base = dict((option, None) for option in options)
     base.update(name='switch', **{kind: value})
     return base
 
@@ -128,9 +128,9 @@ def test_same_provider_keeps_settings_made_elsewhere(emu):
 
 
 def test_emulator_refuses_the_old_provider_settings_under_the_new_one(emu):
-    status, created = emu.handle('POST', '/assistant', {}, {'name': 'merge', 'voice': {'provider': '11labs', 'voiceId': 'burt',
-                                                                                         'stability': 0.4}})
+    held = {'provider': '11labs', 'voiceId': 'burt', 'stability': 0.4}
+    status, created = emu.handle('POST', '/assistant', {}, {'name': 'merge', 'voice': held})
     with pytest.raises(emulator_server.ApiError) as err:
-        emu.handle('PATCH', '/assistant/' + created['id'], {}, {'voice': {'provider': 'openai', 'voiceId': 'alloy',
-                                                                         'stability': 0.4}})
+        merged = {'provider': 'openai', 'voiceId': 'alloy', 'stability': 0.4}
+        emu.handle('PATCH', '/assistant/' + created['id'], {}, {'voice': merged})
     assert err.value.status == 400 and 'voice.property stability should not exist' in err.value.body['message']

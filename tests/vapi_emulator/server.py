@@ -286,7 +286,6 @@ class DtoValidator(object):
                     messages.append(message)
         return messages
 
-
     def defaults(self, dto, body, create=True):
         """body with the schema defaults Vapi fills in on write.
 
