@@ -105,7 +105,13 @@ class WorkerPool(object):
 
     def start(self):
         name = self.cfg["worker"]["name"]
-        moved = self.store.recover(name)
+        moved = None
+        while moved is None and not self.stop.is_set():
+            try:
+                moved = self.store.recover(name)
+            except Exception as exc:  # noqa: BLE001 - Redis not up yet: wait for it
+                log.error("cannot reach Redis to recover in-flight items: %s; retrying in 1 s", type(exc).__name__)
+                self.stop.wait(1.0)
         if moved:
             log.warning("requeued %d in-flight item(s) left by a previous run", moved)
         for i in range(self.cfg["worker"]["concurrency"]):
