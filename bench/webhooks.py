@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Webhook receiver benchmark (a benchmark, not a test: it prints figures, asserts nothing).
 
 Runs the real receiver (system python3 + Debian's python3-redis, as on the VPS) against a
@@ -115,7 +114,7 @@ def load(port, kind, tag, total, procs, conns, rate, max_s):
     for w in workers:
         w.start()
     lat, errors = [], 0
-    for _ in workers:
+    for dummy in workers:
         part, err = out.get(timeout=max_s + 60)
         lat.extend(part)
         errors += err
@@ -175,7 +174,7 @@ def main():
                                        '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '',
                                        '--requirepass', REDIS_PW, '--logfile', os.path.join(tmp, 'redis.log')]))
         procs.append(subprocess.Popen(['/usr/bin/python3', '-m', 'byom_webhooks', '--config', cfg_path, 'serve'], env=env))
-        for _ in range(100):
+        for dummy in range(100):
             try:
                 http.client.HTTPConnection('127.0.0.1', hport, timeout=1).request('GET', '/healthz')
                 break

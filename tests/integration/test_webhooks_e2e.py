@@ -147,7 +147,7 @@ class Service(object):
 
     def cli(self, *args, **kw):
         env = dict(os.environ, PYTHONPATH=PKG_DIR)
-        return subprocess.run([SYSTEM_PY, '-m', 'byom_webhooks', '--config', self.cfg_path] + list(args),
+        return subprocess.run(check=False, args=[SYSTEM_PY, '-m', 'byom_webhooks', '--config', self.cfg_path] + list(args),
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
                               timeout=30, **kw)
 
@@ -310,7 +310,7 @@ def test_bearer_and_legacy_secret(stack):
     assert post(rx, body, {'Authorization': 'bearer-secret-1'})[0] == 401
     assert metric(rx, 'byom_webhooks_signature_failures_total', reason='bad_secret') == 1
     assert metric(rx, 'byom_webhooks_signature_failures_total', reason='bad_format') == 1
-    legacy, _ = make('legacy', start=('serve',),
+    legacy, dummy = make('legacy', start=('serve',),
                      auth={'type': 'bearer', 'secret': 'legacy-1', 'header_name': 'X-Vapi-Secret', 'bearer_prefix': False})
     assert post(legacy, body, {'X-Vapi-Secret': 'legacy-1'})[0] == 200
     assert post(legacy, body, {'X-Vapi-Secret': 'legacy-2'})[0] == 401
@@ -403,8 +403,8 @@ def test_sync_lane_rules_backend_fallback(stack):
             {'assistantId': 'asst-fallback'}
         # The answer came at the deadline, not when the slow backend finished (3 s).
         assert time.monotonic() - t0 < 2.5
-        tool = vapi_message('tool-calls', 13, toolCallList=[{'id': 'tc-1', 'type': 'function',
-                                                              'function': {'name': 'opening_hours', 'arguments': '{}'}}])
+        call = {'id': 'tc-1', 'type': 'function', 'function': {'name': 'opening_hours', 'arguments': '{}'}}
+        tool = vapi_message('tool-calls', 13, toolCallList=[call])
         assert ask(tool) == {'results': [{'toolCallId': 'tc-1', 'result': 'Open 9 to 5.'}]}
         # Async tools go to the queue, not the sync lane.
         atool = vapi_message('tool-calls', 14, toolWithToolCallList=[

@@ -128,7 +128,7 @@ def test_backoff_full_jitter_bounds():
     assert core.backoff_delay(4, 1.0, 300, rng=lambda: 0.0) == 0.0
     assert core.backoff_delay(1000, 1.0, 300, rng=lambda: 0.5) == 150
     # Real jitter: spread over the whole interval.
-    samples = [core.backoff_delay(5, 1.0, 300) for _ in range(2000)]
+    samples = [core.backoff_delay(5, 1.0, 300) for dummy in range(2000)]
     assert min(samples) >= 0 and max(samples) <= 16
     assert min(samples) < 2 and max(samples) > 14
 

@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Stand-in downstream for the webhooks Molecule scenario: appends every delivery (its
 Idempotency-Key, attempt and body) to a JSON-lines file and answers 200."""
 import json

@@ -46,8 +46,6 @@ def test_services_run_unprivileged(host):
         .splitlines() == ['CapabilityBoundingSet=', 'NoNewPrivileges=yes', 'ProtectSystem=strict']
 
 
-
-
 def test_config_and_redis_locked_down(host):
     cfg = host.file('/etc/byom-webhooks/config.json')
     assert (cfg.user, cfg.group, cfg.mode) == ('root', 'byom-webhooks', 0o640)
@@ -67,7 +65,7 @@ def test_signed_event_reaches_the_downstream(host):
     assert status == 200, text
     key = json.loads(text)['idempotencyKey']
     got = []
-    for _ in range(40):
+    for dummy in range(40):
         lines = host.run('cat /var/lib/standin/received.jsonl').stdout.splitlines()
         got = [json.loads(line) for line in lines if json.loads(line)['key'] == key]
         if got:

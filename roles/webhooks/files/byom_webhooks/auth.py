@@ -34,7 +34,7 @@ def sign(auth, body, timestamp, method="POST", url="", message_id=""):
     if not auth.get("include_timestamp", True):
         payload = payload.replace("{timestamp}.", "")
     # {body} last: the body itself may contain the other placeholders.
-    head, _, tail = payload.partition("{body}")
+    head, dummy, tail = payload.partition("{body}")
     subst = {"{timestamp}": timestamp, "{method}": method, "{url}": url, "{svix-id}": message_id}
     for name, value in subst.items():
         head = head.replace(name, value)

@@ -35,7 +35,7 @@ class Registry(object):
         labels = tuple(labels)
         with self._lock:
             if labels not in series and len(series) >= MAX_SERIES_PER_METRIC:
-                labels = tuple("other" for _ in labels)
+                labels = tuple("other" for dummy in labels)
             series[labels] = series.get(labels, 0) + amount
 
     def observe(self, name, value, labels=()):

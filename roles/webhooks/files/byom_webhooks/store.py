@@ -140,7 +140,7 @@ class Store(object):
         """Move dead letters (all, or those with idempotency key `key`) back to the ready list
         with a fresh attempt count. Returns how many moved."""
         moved = 0
-        for _ in range(limit):
+        for dummy in range(limit):
             raws = self.r.lrange(self.k("dead"), 0, -1)
             target = None
             for raw in reversed(raws):
