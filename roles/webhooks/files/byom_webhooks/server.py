@@ -12,6 +12,7 @@ GET /healthz  200 when Redis answers
 import concurrent.futures
 import json
 import logging
+import sys
 import threading
 import time
 import urllib.request
@@ -222,6 +223,11 @@ class Server(ThreadingHTTPServer):
     def __init__(self, cfg, store=None):
         self.app = App(cfg, store)
         ThreadingHTTPServer.__init__(self, (cfg["listen_host"], cfg["listen_port"]), Handler)
+
+    def handle_error(self, request, client_address):
+        # A client that hangs up early is routine; the default prints a traceback (and the
+        # client's address) to stderr for each one.
+        log.info("connection ended early: %s", sys.exc_info()[0].__name__)
 
 
 def serve(cfg, ready_event=None):
