@@ -40,8 +40,10 @@ def event(n):
 def test_services_run_unprivileged(host):
     for unit in ('redis-server', 'byom-webhooks', 'byom-webhooks-worker', 'nginx'):
         assert host.service(unit).is_running and host.service(unit).is_enabled, unit
-    users = host.check_output("ps -o user= -C python3 | sort -u")
-    assert 'byom-webhooks' in users.split()
+    uid = host.check_output('id -u byom-webhooks').strip()
+    for unit in ('byom-webhooks', 'byom-webhooks-worker'):
+        pid = host.check_output('systemctl show -p MainPID --value %s', unit).strip()
+        assert host.check_output('ps -o uid= -p %s', pid).strip() == uid, unit
     assert host.check_output("systemctl show byom-webhooks -p NoNewPrivileges -p ProtectSystem -p CapabilityBoundingSet") \
         .splitlines() == ['CapabilityBoundingSet=', 'NoNewPrivileges=yes', 'ProtectSystem=strict']
 
