@@ -44,8 +44,9 @@ def test_services_run_unprivileged(host):
     for unit in ('byom-webhooks', 'byom-webhooks-worker'):
         pid = host.check_output('systemctl show -p MainPID --value %s', unit).strip()
         assert host.check_output('ps -o uid= -p %s', pid).strip() == uid, unit
-    assert host.check_output("systemctl show byom-webhooks -p NoNewPrivileges -p ProtectSystem -p CapabilityBoundingSet") \
-        .splitlines() == ['CapabilityBoundingSet=', 'NoNewPrivileges=yes', 'ProtectSystem=strict']
+    for unit in ('byom-webhooks', 'byom-webhooks-worker'):
+        props = host.check_output('systemctl show %s -p NoNewPrivileges -p ProtectSystem -p CapabilityBoundingSet -p PrivateTmp', unit)
+        assert sorted(props.splitlines()) == ['CapabilityBoundingSet=', 'NoNewPrivileges=yes', 'PrivateTmp=yes', 'ProtectSystem=strict']
 
 
 def test_config_and_redis_locked_down(host):
