@@ -311,7 +311,7 @@ def test_bearer_and_legacy_secret(stack):
     assert metric(rx, 'byom_webhooks_signature_failures_total', reason='bad_secret') == 1
     assert metric(rx, 'byom_webhooks_signature_failures_total', reason='bad_format') == 1
     legacy, dummy = make('legacy', start=('serve',),
-                     auth={'type': 'bearer', 'secret': 'legacy-1', 'header_name': 'X-Vapi-Secret', 'bearer_prefix': False})
+                         auth={'type': 'bearer', 'secret': 'legacy-1', 'header_name': 'X-Vapi-Secret', 'bearer_prefix': False})
     assert post(legacy, body, {'X-Vapi-Secret': 'legacy-1'})[0] == 200
     assert post(legacy, body, {'X-Vapi-Secret': 'legacy-2'})[0] == 401
 
