@@ -9,6 +9,7 @@
 #   2. byom-bench-stock: Debian's asterisk package, package defaults, bench/stock/*.conf
 #   3. playbooks/loadtest.yml against ours, then against stock (one at a time)
 #   4. bench/assemble.py -> bench/results.json
+#   5. bench/webhooks.py: the Vapi webhook receiver (key "webhooks"; BENCH_SKIP_WEBHOOKS=1 skips)
 # Knobs: BENCH_MAX_S (1800), BENCH_QUIET_MAX_S (900: give up waiting for load < 1.0 and run
 # anyway, flagged), BENCH_QUIET_LOAD (1.0), BENCH_KEEP=1 (keep the containers),
 # BENCH_EMULATOR_PORT (8189), BENCH_SKIP_CONVERGE=1 / BENCH_SKIP_STOCK=1 (partial runs),
@@ -224,4 +225,12 @@ python3 bench/assemble.py --out "$results" --phases "$out/phases.json" \
   --ours "$out/loadtest-ours/byom-bench-vps/results.json" \
   --stock "$out/loadtest-stock/byom-bench-stock/results.json" \
   --emulator-log "$out/emulator-requests.json"
+
+# ---------------------------------------------------------------- 5. webhook receiver
+# Loopback only, bounded per phase; merges the key "webhooks" into results.json.
+if [ "${BENCH_SKIP_WEBHOOKS:-0}" != 1 ]; then
+  log "webhook receiver: accept rate, accept p99, sync-lane p99, drain rate"
+  timeout 600 python3 bench/webhooks.py --out "$results" >"$out/webhooks.log" 2>&1 \
+    || log "webhook bench failed: see $out/webhooks.log"
+fi
 log "written: $results"
