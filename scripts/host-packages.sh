@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
 # Debian packages the controller needs for the tests and the lab (SIPp, debootstrap, ...).
 set -euo pipefail
-pkgs=(debootstrap sip-tester tcpdump git shellcheck)
+# prometheus: promtool for the alert-rule unit tests (tests/unit/test_monitoring_promtool.py).
+pkgs=(debootstrap sip-tester tcpdump git shellcheck prometheus)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "[host-packages] installing ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
+  # The controller needs promtool, not running daemons: no package may start a service here
+  # (prometheus and node-exporter ship init scripts). Only a policy file we created is removed.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 0755 /usr/sbin/policy-rc.d
+  fi
   apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
