@@ -129,6 +129,8 @@ def test_whole_run_with_stand_in_tools(tmp_path):
         return (tmp_path / "byom_edge.prom").read_text()
 
     first = collect()
+    for name in cfg["collectors"]:
+        assert f'byom_edge_metrics_collector_success{{collector="{name}"}} 1' in first.splitlines(), (name, first)
     for line in ['byom_pjsip_contact_up{aor="carrier1",contact="sip:127.0.0.3:5080"} 1',
                  'byom_pjsip_contact_up{aor="carrier2",contact="sip:198.51.100.7:5060"} 0',
                  'byom_trunk_calls_active{trunk="carrier1"} 2', 'byom_trunk_calls_max{trunk="carrier1"} 5',

@@ -179,6 +179,11 @@ def test_08_every_dashboard_panel_returns_data():
     assert not empty, f"panels without data: {empty}"
 
 
+def test_08b_every_collector_succeeds():
+    result = query("byom_edge_metrics_collector_success")
+    assert len(result) == 8 and set(result.values()) == {1.0}, result
+
+
 def test_09_scrape_cost_figures():
     """Figures for the report (not a timed assertion): scrape and collector durations."""
     scrape = query('scrape_duration_seconds{job="byom-edge"}')
