@@ -5,7 +5,6 @@ covers the whole path: Asterisk/fail2ban/kernel -> collector -> node-exporter (B
 UFW) -> Prometheus (scrape, rules). Every wait is bounded.
 """
 import json
-import os
 import re
 import subprocess
 import sys
@@ -105,7 +104,7 @@ def test_03_metrics_not_reachable_from_other_sources(host):
     ip = subprocess.run(["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", EDGE_NAME],
                         capture_output=True, text=True, check=True).stdout.strip()
     res = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "4",
-                          "-u", f"{SCRAPE_USER}:{SCRAPE_PASS}", f"http://{ip}:9100/metrics"], capture_output=True, text=True)
+                          "-u", f"{SCRAPE_USER}:{SCRAPE_PASS}", f"http://{ip}:9100/metrics"], capture_output=True, text=True, check=False)
     assert res.stdout in ("000", ""), f"node-exporter answered an unlisted source: {res.stdout}"
     assert "byom-metrics" in host.check_output("ufw status")
 

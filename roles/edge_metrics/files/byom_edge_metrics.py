@@ -11,6 +11,7 @@ import argparse
 import base64
 import ipaddress
 import json
+import math
 import os
 import re
 import socket
@@ -62,7 +63,7 @@ def parse_contacts(text):
             rtt = float(m.group(4))
         except ValueError:
             rtt = None
-        if rtt is not None and rtt != rtt:  # nan: not qualified
+        if rtt is not None and math.isnan(rtt):  # not qualified
             rtt = None
         rows.append((m.group(1), m.group(2), m.group(3), rtt))
     return rows
