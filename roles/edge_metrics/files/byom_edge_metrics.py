@@ -1,11 +1,10 @@
-#!/usr/bin/python3
 """Textfile-collector script for node-exporter: the SIP-edge series res_prometheus lacks.
 
 Run by a systemd timer; writes <textfile_dir>/byom_edge.prom (and asterisk.prom, a filtered
 copy of res_prometheus's loopback-only /metrics) atomically. Standard library only, because
 it runs on the edge with Debian's python3 and nothing else.
 
-Usage: byom_edge_metrics.py [--config /etc/byom-edge-metrics.json] [--stdout]
+Usage: python3 byom_edge_metrics.py [--config /etc/byom-edge-metrics.json] [--stdout]
 """
 import argparse
 import base64
