@@ -1,6 +1,6 @@
 """Textfile-collector script for node-exporter: the SIP-edge series res_prometheus lacks.
 
-Run by a systemd timer; writes <textfile_dir>/byom_edge.prom (and asterisk.prom, a filtered
+Run by a systemd timer; writes <textfile_dir>/byom_edge.prom (and byom_asterisk.prom, a filtered
 copy of res_prometheus's loopback-only /metrics) atomically. Standard library only, because
 it runs on the edge with Debian's python3 and nothing else.
 
