@@ -167,18 +167,7 @@ def test_07_certificate_days_left_and_alert(host):
     wait_for('ALERTS{alertname="ByomTlsCertExpiring", alertstate="firing"}', lambda r: len(r) == 1, limit=30)
 
 
-def test_08_every_dashboard_panel_returns_data():
-    dash = json.loads(DASHBOARD.read_text())
-    empty = []
-    for panel in dash["panels"]:
-        for target in panel["targets"]:
-            expr = target["expr"].replace("$edge", ".+")
-            if not query(expr):
-                empty.append((panel["title"], expr))
-    assert not empty, f"panels without data: {empty}"
-
-
-def test_08b_every_collector_succeeds():
+def test_08_every_collector_succeeds():
     result = query("byom_edge_metrics_collector_success")
     assert len(result) == 8 and set(result.values()) == {1.0}, result
 
@@ -193,6 +182,30 @@ def test_09_scrape_cost_figures():
     assert scrape and collector and samples
 
 
-def test_99_trunk_down_alert_fires():
+def test_10_trunk_down_alert_fires():
     """The alert activated in test_01 fires once its `for: 1m` has elapsed."""
     wait_for('ALERTS{alertname="ByomTrunkContactDown", aor="carrier1", alertstate="firing"}', lambda r: len(r) == 1, limit=90)
+
+
+def test_11_carrier_peer_answers_again(host):
+    """The peer is back: contact up, RTT reported, the alert resolves."""
+    cmd = (f"setsid -f sh -c 'echo $$ > {RESPONDER}.pid; exec timeout 120 sipp -sf /opt/byom-sipp/options_responder.xml "
+           f"-i 127.0.0.3 -p 5080 -m 100 -nostdin >/dev/null 2>&1'")
+    assert host.run(cmd).rc == 0
+    wait_for('byom_pjsip_contact_up{aor="carrier1"}', lambda r: list(r.values()) == [1.0], limit=60)
+    wait_for('ALERTS{alertname="ByomTrunkContactDown"}', lambda r: r == {}, limit=30)
+
+
+def test_12_every_dashboard_panel_returns_data(host):
+    dash = json.loads(DASHBOARD.read_text())
+    empty = []
+    try:
+        for panel in dash["panels"]:
+            for target in panel["targets"]:
+                expr = target["expr"].replace("$edge", ".+")
+                if not query(expr):
+                    empty.append((panel["title"], expr))
+    finally:
+        host.run(f"kill $(cat {RESPONDER}.pid) 2>/dev/null")
+    assert len(dash["panels"]) >= 15
+    assert not empty, f"panels without data: {empty}"
