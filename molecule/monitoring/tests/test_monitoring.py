@@ -111,6 +111,8 @@ def test_03_metrics_not_reachable_from_other_sources(host):
 
 def test_04_active_calls_equal_the_calls_sipp_holds(host):
     """4 calls offered against asterisk_vapi_max_calls=3: 3 held, 1 refused (503)."""
+    refused_before = value(query("byom_calls_refused_total"), reason="cap", trunk="vapi")
+    assert refused_before is not None
     vapi = Uas(host, "127.0.0.2", 5070, calls=3, echo=True, timeout=90)
     name = uac(host, "uac_pcma.xml", "127.0.0.3", 5081, DID, extra="-d 40000 -l 4 -r 10", calls=4, timeout=80, background=True)
     try:
@@ -123,7 +125,7 @@ def test_04_active_calls_equal_the_calls_sipp_holds(host):
         # Unbounded per-channel/per-bridge families never reach Prometheus.
         names = {dict(k)["__name__"] for k in query('{__name__=~"asterisk_(channels|bridges)_.+"}')}
         assert names <= {"asterisk_channels_count", "asterisk_bridges_count"}, names
-        wait_for('byom_calls_refused_total{reason="cap", trunk="vapi"}', lambda r: list(r.values()) == [1.0], limit=20)
+        wait_for('byom_calls_refused_total{reason="cap", trunk="vapi"}', lambda r: list(r.values()) == [refused_before + 1], limit=30)
         wait_for('ALERTS{alertname="ByomCallsRefusedByCap", trunk="vapi", alertstate="firing"}', lambda r: len(r) == 1, limit=30)
         wait_for('ALERTS{alertname="ByomTrunkNearCap", trunk="vapi"}', lambda r: len(r) == 1, limit=30)
     finally:
