@@ -169,10 +169,10 @@ EOF
 }
 
 lab_env() {
-  env BYOM_LAB_CONTAINER="$container" BYOM_LAB_EMULATOR_PORT="$lab_port" BYOM_LAB_DIR="$work/lab" \
+  env -u VAPI_API_KEY -u VAPI_API_URL BYOM_LAB_CONTAINER="$container" BYOM_LAB_EMULATOR_PORT="$lab_port" BYOM_LAB_DIR="$work/lab" \
     BYOM_LAB_PLAYBOOK=byom.telephony.site BYOM_LAB_ANSIBLE_VENV="$runtime_venv" \
     BYOM_LAB_ANSIBLE_CONFIG="$work/ansible.cfg" ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false \
-    -u VAPI_API_KEY -u VAPI_API_URL PY_COLORS=0 ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 "$@"
+    PY_COLORS=0 ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 "$@"
 }
 
 # changed= of the one host in the last deploy's recap.
@@ -265,10 +265,15 @@ EOF
     || { cat "$work/introspect.txt" >&2; die "ansible-builder introspect failed"; }
   local req
   for req in $(grep -oE '^[A-Za-z0-9_.-]+' requirements.txt) $(grep -oE '^[A-Za-z0-9_.-]+' bindep.txt); do
-    grep -qi "^ *- *$req" "$work/introspect.txt" || grep -qi "^$req" "$work/introspect.txt" \
-      || { cat "$work/introspect.txt" >&2; die "ansible-builder introspect does not list $req"; }
+    grep -qiE "^- '?$req[^#]*# from collection byom\.telephony" "$work/introspect.txt" \
+      || { cat "$work/introspect.txt" >&2; die "ansible-builder introspect does not list $req for byom.telephony"; }
   done
   log "ansible-builder introspect: requirements.txt and bindep.txt entries found"
+  # The example EE definition in docs/ is a valid ansible-builder 3 definition.
+  rm -rf "$work/ee-context"
+  "$importer_venv/bin/ansible-builder" create -f docs/execution-environment.yml -c "$work/ee-context" >"$work/ee-create.txt" 2>&1 \
+    || { cat "$work/ee-create.txt" >&2; die "ansible-builder create -f docs/execution-environment.yml failed"; }
+  log "ansible-builder create: docs/execution-environment.yml accepted"
 }
 
 what=${1:-all}
