@@ -63,11 +63,10 @@ build() {
   git ls-files -co --exclude-standard -z | grep -zv '^\.collections/' | xargs -0 -I{} cp --parents -P {} "$work/src/"
   (
     cd "$work/src"
-    # antsibull-changelog asks ansible-doc which plugins and modules are new in the release.
-    export PATH="$dev_venv/bin:$PATH"
     "$dev_venv/bin/antsibull-changelog" lint
     # A release's changelog: changelogs/changelog.yaml and CHANGELOG.md from the fragments.
-    "$dev_venv/bin/antsibull-changelog" release --version "$version"
+    # antsibull-changelog asks ansible-doc (on PATH) which plugins and modules are new.
+    PATH="$dev_venv/bin:$PATH" "$dev_venv/bin/antsibull-changelog" release --version "$version"
     "$dev_venv/bin/ansible-galaxy" collection build --output-path "$work/dist" >/dev/null
   )
   [ -f "$tarball" ] || die "no tarball $tarball"
@@ -136,8 +135,10 @@ EOF
   "$dev_py" "$root/scripts/collection_deps.py" refs "$coll" --known "$pinned_collections" --installed "$work/inst"
   for f in "$coll"/plugins/modules/*.py; do
     name=byom.telephony.$(basename "$f" .py)
-    installed_env "$work/inst" ansible-doc -t module "$name" >"$work/doc.txt" 2>&1 \
-      && grep -q "^> MODULE $name" "$work/doc.txt" || { cat "$work/doc.txt" >&2; die "ansible-doc -t module $name"; }
+    if ! installed_env "$work/inst" ansible-doc -t module "$name" >"$work/doc.txt" 2>&1 \
+       || ! grep -q "^> MODULE $name" "$work/doc.txt"; then
+      cat "$work/doc.txt" >&2; die "ansible-doc -t module $name"
+    fi
     n=$((n + 1))
   done
   # Any other plugin type a later change adds (filter, lookup, callback, ...): every one documented.
@@ -154,8 +155,10 @@ EOF
   done
   for f in "$coll"/roles/*/; do
     name=byom.telephony.$(basename "$f")
-    installed_env "$work/inst" ansible-doc -t role "$name" >"$work/doc.txt" 2>&1 \
-      && grep -qE "^ENTRY POINT: \*?main\*? " "$work/doc.txt" || { cat "$work/doc.txt" >&2; die "ansible-doc -t role $name"; }
+    if ! installed_env "$work/inst" ansible-doc -t role "$name" >"$work/doc.txt" 2>&1 \
+       || ! grep -qE "^ENTRY POINT: \*?main\*? " "$work/doc.txt"; then
+      cat "$work/doc.txt" >&2; die "ansible-doc -t role $name"
+    fi
     n=$((n + 1))
   done
   log "ansible-doc: $n modules, plugins and roles documented from the installed collection"
@@ -259,13 +262,13 @@ EOF
   errors=$(grep -cE '^(ERROR|CRITICAL)|ERROR:' "$work/importer.log" || true)
   warnings=$(grep -cE '^WARNING|WARNING:' "$work/importer.log" || true)
   log "galaxy-importer: exit $rc, $errors errors, $warnings warnings ($(grep -c 'Loading' "$work/importer.log" || true) content items loaded)"
-  [ "$rc" -eq 0 ] && [ "$errors" -eq 0 ] && [ "$warnings" -eq 0 ] || die "galaxy-importer is not clean"
+  if [ "$rc" -ne 0 ] || [ "$errors" -ne 0 ] || [ "$warnings" -ne 0 ]; then die "galaxy-importer is not clean"; fi
   # An execution environment built with this collection gets its Python and system needs.
   "$importer_venv/bin/ansible-builder" introspect --sanitize "$work/inst" >"$work/introspect.txt" 2>&1 \
     || { cat "$work/introspect.txt" >&2; die "ansible-builder introspect failed"; }
   local req
   for req in $(grep -oE '^[A-Za-z0-9_.-]+' requirements.txt) $(grep -oE '^[A-Za-z0-9_.-]+' bindep.txt); do
-    grep -qiE "^- '?$req[^#]*# from collection byom\.telephony" "$work/introspect.txt" \
+    grep -qiE "^- '?${req}[^#]*# from collection byom\.telephony" "$work/introspect.txt" \
       || { cat "$work/introspect.txt" >&2; die "ansible-builder introspect does not list $req for byom.telephony"; }
   done
   log "ansible-builder introspect: requirements.txt and bindep.txt entries found"
