@@ -8,9 +8,9 @@
 #  3. from there: ansible-doc for every module, plugin and role, every collection the content
 #     names is installed, `ansible-playbook byom.telephony.<playbook> --syntax-check`;
 #  4. the lab (scripts/lab.sh, its own container and emulator) deployed with
-#     `ansible-playbook byom.telephony.site` from the installed collection, re-run for
-#     changed=0, then re-run with the dependencies at their declared lower bounds (from the
-#     `ansible` release named below), again changed=0;
+#     `ansible-playbook byom.telephony.site` from the installed collection, then re-run with the
+#     dependencies at their declared lower bounds (from the `ansible` release named below):
+#     changed=0;
 #  5. galaxy-importer (what Galaxy runs on upload) with ansible-doc, ansible-lint and flake8 on:
 #     0 errors and 0 warnings; ansible-builder introspect finds the EE requirements.
 #
@@ -202,14 +202,14 @@ lab() {
   log "lab: first deployment of the installed collection (pinned dependencies)"
   lab_env BYOM_LAB_COLLECTIONS_PATH="$work/inst:$labc" scripts/lab.sh deploy >"$work/lab-1.log" 2>&1 \
     || { tail -n 60 "$work/lab-1.log" >&2; die "deploying byom.telephony.site from the installed collection failed"; }
-  log "lab: re-run (pinned dependencies) must report changed=0"
-  lab_env BYOM_LAB_COLLECTIONS_PATH="$work/inst:$labc" scripts/lab.sh deploy >"$work/lab-2.log" 2>&1 \
-    || { tail -n 60 "$work/lab-2.log" >&2; die "re-run failed"; }
-  [ "$(recap_changed)" = 0 ] || { grep -B2 -A8 'changed:' "$work/lab-2.log" | head -n 60 >&2; rc=1; log "re-run: changed=$(recap_changed)"; }
+  log "lab: first deployment: $(grep -E '^\[lab\] recap' "$work/lab-1.log" | cut -d: -f2- | tr -s ' ')"
+  # Idempotence with the pinned dependencies is tested from the clone (tests/integration); here
+  # the re-run uses the lower bounds, so it also shows they behave like the pinned versions.
   log "lab: re-run with the dependencies at their lower bounds (ansible $lowest_ansible) must report changed=0"
-  lab_env BYOM_LAB_COLLECTIONS_PATH="$work/inst-lowest:$labc" scripts/lab.sh deploy >"$work/lab-3.log" 2>&1 \
-    || { tail -n 60 "$work/lab-3.log" >&2; die "re-run with the lowest dependencies failed"; }
-  [ "$(recap_changed)" = 0 ] || { grep -B2 -A8 'changed:' "$work/lab-3.log" | head -n 60 >&2; rc=1; log "lowest re-run: changed=$(recap_changed)"; }
+  lab_env BYOM_LAB_COLLECTIONS_PATH="$work/inst-lowest:$labc" scripts/lab.sh deploy >"$work/lab-2.log" 2>&1 \
+    || { tail -n 60 "$work/lab-2.log" >&2; die "re-run with the lowest dependencies failed"; }
+  log "lab: re-run: $(grep -E '^\[lab\] recap' "$work/lab-2.log" | cut -d: -f2- | tr -s ' ')"
+  [ "$(recap_changed)" = 0 ] || { grep -B2 -A8 'changed:' "$work/lab-2.log" | head -n 60 >&2; rc=1; log "lowest re-run: changed=$(recap_changed)"; }
   lab_env scripts/lab.sh down >/dev/null 2>&1 || true
   trap - EXIT
   return $rc
