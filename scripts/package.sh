@@ -4,13 +4,13 @@
 #     (antsibull-changelog), then `ansible-galaxy collection build` -> .cache/package/dist/;
 #  2. install the tarball into an EMPTY collections path with ansible-core plus ONLY the
 #     collections its galaxy.yml declares (and theirs), taken offline from the pinned `ansible`
-#     package, in a virtualenv holding ansible-core and requirements.txt at its lower bounds;
+#     package, in a virtualenv holding only ansible-core and requirements.txt (pinned);
 #  3. from there: ansible-doc for every module, plugin and role, every collection the content
 #     names is installed, `ansible-playbook byom.telephony.<playbook> --syntax-check`;
 #  4. the lab (scripts/lab.sh, its own container and emulator) deployed with
-#     `ansible-playbook byom.telephony.site` from the installed collection, then re-run with the
-#     dependencies at their declared lower bounds (from the `ansible` release named below):
-#     changed=0;
+#     `ansible-playbook byom.telephony.site` from the installed collection, then re-run with
+#     everything at its lower bound (ansible-core, requirements.txt, and the collections of the
+#     `ansible` release named below): changed=0;
 #  5. galaxy-importer (what Galaxy runs on upload) with ansible-doc, ansible-lint and flake8 on:
 #     0 errors and 0 warnings; ansible-builder introspect finds the EE requirements.
 #
@@ -40,7 +40,10 @@ pinned_collections=$("$dev_py" -c 'import ansible_collections as a; print(list(a
 pin() { grep -E "^$1==" "$root/requirements-dev.txt" | head -n1 | cut -d= -f3; }
 version=$("$dev_py" -c 'import yaml,sys; print(yaml.safe_load(open(sys.argv[1]))["version"])' galaxy.yml)
 tarball=$work/dist/byom-telephony-$version.tar.gz
+# Two runtimes, each ansible-core + requirements.txt only: the pinned versions of
+# requirements-dev.txt, and the lower bounds (meta/runtime.yml's requires_ansible, requirements.txt).
 runtime_venv=$work/venv-runtime
+lowest_venv=$work/venv-lowest
 importer_venv=$work/venv-importer
 
 # A virtualenv from a requirements list, rebuilt only when the list changes.
@@ -105,20 +108,32 @@ install_collections() {
 # What the installed collection's users see, from outside the clone and with no other
 # collections than the installed ones.
 installed_env() {
-  (cd "$work" && env -u ANSIBLE_CONFIG -u ANSIBLE_COLLECTIONS_PATHS PATH="$runtime_venv/bin:$PATH" \
+  (cd "$work" && env -u ANSIBLE_CONFIG -u ANSIBLE_COLLECTIONS_PATHS PATH="${venv:-$runtime_venv}/bin:$PATH" \
     ANSIBLE_CONFIG="$work/ansible.cfg" ANSIBLE_COLLECTIONS_PATH="$1" ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false \
     ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 "${@:2}")
 }
 
-install() {
-  local pin_core
+runtime_venvs() {
+  local pin_core low_core req
+  local -a pinned_py lowest_py names
   pin_core=$(pin ansible-core)
   [ -n "$pin_core" ] || die "no ansible-core pin in requirements-dev.txt"
-  # requirements.txt at its lower bounds: the lowest tested runtime (the development venv has the pins).
-  mapfile -t lowest_py < <(grep -E '^[A-Za-z0-9_.-]+>=' requirements.txt | sed -E 's/^([A-Za-z0-9_.-]+)>=([^,; ]+).*/\1==\2/')
-  [ "${#lowest_py[@]}" -gt 0 ] || die "no lower bounds in requirements.txt"
-  make_venv "$runtime_venv" "ansible-core==$pin_core" "${lowest_py[@]}"
-  log "runtime venv: ansible-core $pin_core ${lowest_py[*]}"
+  low_core=$("$dev_py" -c 'import re,sys,yaml; print(re.search(r">=\s*([0-9.]+)", yaml.safe_load(open(sys.argv[1]))["requires_ansible"]).group(1))' meta/runtime.yml)
+  mapfile -t names < <(grep -oE '^[A-Za-z0-9_.-]+' requirements.txt)
+  for req in "${names[@]}"; do
+    pinned_py+=("$req==$(pin "$req")")
+    [ -n "$(pin "$req")" ] || die "requirements-dev.txt pins no version of $req (requirements.txt)"
+    lowest_py+=("$(grep -E "^$req>=" requirements.txt | sed -E 's/^([A-Za-z0-9_.-]+)>=([^,; ]+).*/\1==\2/')")
+    [ "${lowest_py[-1]}" != "" ] || die "requirements.txt has no lower bound (>=) for $req"
+  done
+  make_venv "$runtime_venv" "ansible-core==$pin_core" "${pinned_py[@]}"
+  log "pinned runtime: ansible-core==$pin_core ${pinned_py[*]}"
+  make_venv "$lowest_venv" "ansible-core==$low_core" "${lowest_py[@]}"
+  log "lowest runtime: ansible-core==$low_core ${lowest_py[*]}"
+}
+
+install() {
+  runtime_venvs
   cat >"$work/ansible.cfg" <<'EOF'
 [defaults]
 interpreter_python = auto_silent
@@ -169,11 +184,18 @@ EOF
     log "ansible-playbook $name --syntax-check: ok"
   done
   cd "$root"
+  # The same tarball with every dependency at its lower bound.
+  local lowest_whl
+  lowest_whl=$(lowest_wheel)
+  venv=$lowest_venv install_collections "$work/inst-lowest" "$lowest_whl" lowest
+  venv=$lowest_venv installed_env "$work/inst-lowest" ansible-playbook byom.telephony.site -i "$root/inventories/lab/hosts.yml" \
+    --syntax-check >"$work/syntax.txt" 2>&1 || { cat "$work/syntax.txt" >&2; die "lowest: ansible-playbook byom.telephony.site --syntax-check"; }
+  log "lowest: ansible-playbook byom.telephony.site --syntax-check: ok"
 }
 
 lab_env() {
   env -u VAPI_API_KEY -u VAPI_API_URL BYOM_LAB_CONTAINER="$container" BYOM_LAB_EMULATOR_PORT="$lab_port" BYOM_LAB_DIR="$work/lab" \
-    BYOM_LAB_PLAYBOOK=byom.telephony.site BYOM_LAB_ANSIBLE_VENV="$runtime_venv" \
+    BYOM_LAB_PLAYBOOK=byom.telephony.site \
     BYOM_LAB_ANSIBLE_CONFIG="$work/ansible.cfg" ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false \
     PY_COLORS=0 ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 "$@"
 }
@@ -191,22 +213,19 @@ lab() {
   rm -rf "$labc" "$labc.artifacts"
   mapfile -t dev < <("$dev_py" scripts/collection_deps.py artifacts requirements-dev.yml --source "$pinned_collections" --out "$labc.artifacts")
   installed_env "$labc" ansible-galaxy collection install --offline -p "$labc" "${dev[@]}" >/dev/null
-  local lowest_whl
-  lowest_whl=$(lowest_wheel)
-  install_collections "$work/inst-lowest" "$lowest_whl" lowest
-
+  [ -d "$work/inst-lowest/ansible_collections/byom/telephony" ] || die "run the install step first"
   lab_env scripts/lab.sh down >/dev/null 2>&1 || true
   # The lab goes away however this ends.
   trap 'lab_env scripts/lab.sh down >/dev/null 2>&1 || true' EXIT
   local rc=0
   log "lab: first deployment of the installed collection (pinned dependencies)"
-  lab_env BYOM_LAB_COLLECTIONS_PATH="$work/inst:$labc" scripts/lab.sh deploy >"$work/lab-1.log" 2>&1 \
+  lab_env BYOM_LAB_ANSIBLE_VENV="$runtime_venv" BYOM_LAB_COLLECTIONS_PATH="$work/inst:$labc" scripts/lab.sh deploy >"$work/lab-1.log" 2>&1 \
     || { tail -n 60 "$work/lab-1.log" >&2; die "deploying byom.telephony.site from the installed collection failed"; }
   log "lab: first deployment: $(grep -E '^\[lab\] recap' "$work/lab-1.log" | cut -d: -f2- | tr -s ' ')"
   # Idempotence with the pinned dependencies is tested from the clone (tests/integration); here
   # the re-run uses the lower bounds, so it also shows they behave like the pinned versions.
-  log "lab: re-run with the dependencies at their lower bounds (ansible $lowest_ansible) must report changed=0"
-  lab_env BYOM_LAB_COLLECTIONS_PATH="$work/inst-lowest:$labc" scripts/lab.sh deploy >"$work/lab-2.log" 2>&1 \
+  log "lab: re-run with ansible-core, collections (ansible $lowest_ansible) and Python packages at their lower bounds must report changed=0"
+  lab_env BYOM_LAB_ANSIBLE_VENV="$lowest_venv" BYOM_LAB_COLLECTIONS_PATH="$work/inst-lowest:$labc" scripts/lab.sh deploy >"$work/lab-2.log" 2>&1 \
     || { tail -n 60 "$work/lab-2.log" >&2; die "re-run with the lowest dependencies failed"; }
   log "lab: re-run: $(grep -E '^\[lab\] recap' "$work/lab-2.log" | cut -d: -f2- | tr -s ' ')"
   [ "$(recap_changed)" = 0 ] || { grep -B2 -A8 'changed:' "$work/lab-2.log" | head -n 60 >&2; rc=1; log "lowest re-run: changed=$(recap_changed)"; }
@@ -267,7 +286,9 @@ EOF
   "$importer_venv/bin/ansible-builder" introspect --sanitize "$work/inst" >"$work/introspect.txt" 2>&1 \
     || { cat "$work/introspect.txt" >&2; die "ansible-builder introspect failed"; }
   local req
-  for req in $(grep -oE '^[A-Za-z0-9_.-]+' requirements.txt) $(grep -oE '^[A-Za-z0-9_.-]+' bindep.txt); do
+  local -a names
+  mapfile -t names < <(grep -hoE '^[A-Za-z0-9_.-]+' requirements.txt bindep.txt)
+  for req in "${names[@]}"; do
     grep -qiE "^- '?${req}[^#]*# from collection byom\.telephony" "$work/introspect.txt" \
       || { cat "$work/introspect.txt" >&2; die "ansible-builder introspect does not list $req for byom.telephony"; }
   done
