@@ -249,7 +249,8 @@ lowest_wheel() {
 }
 
 importer() {
-  make_venv "$importer_venv" "$importer_pin"
+  # Its ansible-core and ansible-lint are the toolchain's pins, so the result does not drift.
+  make_venv "$importer_venv" "$importer_pin" "ansible-core==$(pin ansible-core)" "ansible-lint==$(pin ansible-lint)"
   # ansible-lint (run by the importer) resolves the declared dependencies, and only those,
   # through PYTHONPATH: a collections directory without byom.telephony.
   local deps=$work/importer-deps/ansible_collections
