@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help lab lab-down test lint sanity unit integration molecule images venv bench security
+.PHONY: help lab lab-down test lint sanity unit integration molecule package images venv bench security
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -14,16 +14,19 @@ lab: ## stand up the lab VPS container + Vapi emulator and run site.yml against 
 lab-down: ## remove the lab containers and stop the emulator
 	scripts/lab.sh down
 
-test: ## lint, ansible-test sanity, unit, integration and every Molecule scenario
+test: ## lint, ansible-test sanity, unit, integration, every Molecule scenario and the installed-tarball stage
 	scripts/test.sh
 
 lint sanity unit integration molecule: ## one stage of `make test`
 	scripts/test.sh $@
 
+package: ## stage of `make test`: build the tarball, install it with only its declared dependencies, run ansible-doc, the lab and galaxy-importer on it
+	scripts/test.sh package
+
 images: ## build (or reuse) the offline lab images
 	scripts/lab-images.sh
 
-venv: ## create/refresh .venv from requirements.txt
+venv: ## create/refresh .venv from requirements-dev.txt
 	scripts/venv.sh
 
 bench: ## benchmark on this machine (about 30 min, waits for a quiet box first): writes bench/results.json

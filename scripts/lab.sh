@@ -12,13 +12,17 @@
 # region). Then no emulator is started and the demo call is skipped (it would leave loopback).
 # Knobs for tests running a second lab next to yours: BYOM_LAB_CONTAINER, BYOM_LAB_EMULATOR_PORT,
 # BYOM_LAB_DIR (pid/state/log files).
+# Knobs for deploying an installed collection instead of this clone (scripts/package.sh):
+# BYOM_LAB_PLAYBOOK (e.g. byom.telephony.site), BYOM_LAB_ANSIBLE_VENV (the virtualenv whose
+# ansible-playbook runs), BYOM_LAB_COLLECTIONS_PATH, BYOM_LAB_ANSIBLE_CONFIG.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-export PATH="$root/.venv/bin:$PATH"
-export ANSIBLE_COLLECTIONS_PATH="$root/.collections"
-export ANSIBLE_CONFIG="$root/ansible.cfg"
+export PATH="${BYOM_LAB_ANSIBLE_VENV:-$root/.venv}/bin:$PATH"
+export ANSIBLE_COLLECTIONS_PATH="${BYOM_LAB_COLLECTIONS_PATH:-$root/.collections}"
+export ANSIBLE_CONFIG="${BYOM_LAB_ANSIBLE_CONFIG:-$root/ansible.cfg}"
+playbook=${BYOM_LAB_PLAYBOOK:-site.yml}
 
 container=${BYOM_LAB_CONTAINER:-byom-lab-vps}
 image=${BYOM_LAB_IMAGE:-localhost/byom-vps:debian-sid}
@@ -112,12 +116,12 @@ container_up() {
 
 deploy() {
   mkdir -p "$lab_dir"
-  log "ansible-playbook site.yml -i inventories/lab $*"
+  log "ansible-playbook $playbook -i inventories/lab $*"
   set +e
-  ansible-playbook site.yml -i "$inventory" "$@" 2>&1 | tee "$lab_dir/site.log"
+  ansible-playbook "$playbook" -i "$inventory" "$@" 2>&1 | tee "$lab_dir/site.log"
   local rc=${PIPESTATUS[0]}
   set -e
-  [ "$rc" -eq 0 ] || die "site.yml failed (rc $rc), log: $lab_dir/site.log"
+  [ "$rc" -eq 0 ] || die "$playbook failed (rc $rc), log: $lab_dir/site.log"
   local recap
   recap=$(grep -E '^\S+\s+: ok=' "$lab_dir/site.log" | tail -n 5)
   log "recap: $(echo "$recap" | tr -s ' ')"

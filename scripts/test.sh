@@ -4,7 +4,7 @@
 # Every stage runs even if an earlier one failed; the exit code and the last line say
 # how many stages passed.
 #
-# usage: scripts/test.sh [STAGE ...]   stages: lint sanity unit integration molecule
+# usage: scripts/test.sh [STAGE ...]   stages: lint sanity unit integration molecule package
 #        BYOM_MOLECULE_SCENARIOS="hardening asterisk_sid" limits the Molecule stage.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,7 +14,7 @@ export ANSIBLE_COLLECTIONS_PATH="$root/.collections"
 export PY_COLORS=0 ANSIBLE_FORCE_COLOR=0 ANSIBLE_NOCOLOR=1 NO_COLOR=1
 
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(lint sanity unit integration molecule)
+[ ${#stages[@]} -gt 0 ] || stages=(lint sanity unit integration molecule package)
 
 set -e
 scripts/host-packages.sh
@@ -60,10 +60,13 @@ stage_molecule() {
   done
   return $rc
 }
+# The collection as users install it: the built tarball with ansible-core and only its
+# declared dependencies, the lab deployed from there, galaxy-importer (scripts/package.sh).
+stage_package() { scripts/package.sh; }
 
 for s in "${stages[@]}"; do
   case $s in
-    lint|sanity|unit|integration|molecule) run_stage "$s" "stage_$s" ;;
+    lint|sanity|unit|integration|molecule|package) run_stage "$s" "stage_$s" ;;
     *) echo "unknown stage: $s" >&2; failed=$((failed + 1)); failed_names+=("$s") ;;
   esac
 done

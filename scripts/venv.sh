@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Create or refresh the project virtualenv (.venv) from requirements.txt. Re-installs only
-# when requirements.txt changed since the last successful install.
+# Create or refresh the project virtualenv (.venv) from requirements-dev.txt (the pinned
+# toolchain, which includes the runtime requirements.txt). Re-installs only when one of the
+# two files changed since the last successful install.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv=${BYOM_VENV:-$root/.venv}
 stamp="$venv/.requirements.sha256"
-want=$(sha256sum "$root/requirements.txt" | cut -d' ' -f1)
+want=$(cat "$root/requirements.txt" "$root/requirements-dev.txt" | sha256sum | cut -d' ' -f1)
 
 if [ ! -x "$venv/bin/python" ]; then
   if ! python3 -m venv "$venv" 2>/dev/null; then
@@ -17,6 +18,6 @@ fi
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "[venv] installing Python requirements into $venv" >&2
   "$venv/bin/pip" install -q --upgrade pip
-  "$venv/bin/pip" install -q -r "$root/requirements.txt"
+  "$venv/bin/pip" install -q -r "$root/requirements-dev.txt"
   echo "$want" >"$stamp"
 fi
