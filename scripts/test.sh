@@ -37,7 +37,7 @@ stage_lint() {
   yamllint -s . && ansible-lint --profile production
 }
 stage_sanity() { scripts/sanity.sh; }
-stage_unit() { pytest -q -p no:cacheprovider tests/unit; }
+stage_unit() { pytest -q -p no:cacheprovider tests/unit && scripts/vapi-urllib3-compat.sh; }
 stage_integration() { scripts/docker-engine.sh && pytest -q -p no:cacheprovider tests/integration; }
 stage_molecule() {
   scripts/docker-engine.sh && scripts/lab-images.sh || return 1
