@@ -79,6 +79,13 @@ options:
         description: Show this file's content in the diff. Set to V(false) for files holding secrets.
         type: bool
         default: true
+  stat:
+    description:
+      - Further paths to report on in the same round trip (RV(stat)), without changing them; for example a
+        marker file or the size of a log before this run's reloads write to it.
+    type: list
+    elements: path
+    default: []
 '''
 
 EXAMPLES = r'''
@@ -109,6 +116,11 @@ notify:
   returned: always
   type: list
   elements: str
+stat:
+  description: For each path of O(stat), whether it exists and its size in bytes (0 when absent).
+  returned: always
+  type: dict
+  sample: {/var/log/asterisk/messages: {exists: true, size: 5120}}
 '''
 
 import grp
@@ -261,6 +273,7 @@ def main():
                 notify=dict(type='list', elements='str', default=[]),
                 diff=dict(type='bool', default=True),
             )),
+            stat=dict(type='list', elements='path', default=[]),
         ),
         supports_check_mode=True,
     )
@@ -289,7 +302,15 @@ def main():
         if report['changed']:
             notify += [name for name in item['notify'] if name not in notify]
     module.exit_json(changed=any(r['changed'] for r in reports), files=reports, notify=notify,
-                     changed_files=[r['path'] for r in reports if r['changed']])
+                     changed_files=[r['path'] for r in reports if r['changed']],
+                     stat=dict((path, probe(path)) for path in module.params['stat']))
+
+
+def probe(path):
+    try:
+        return {'exists': True, 'size': os.stat(path).st_size}
+    except OSError:
+        return {'exists': False, 'size': 0}
 
 
 if __name__ == '__main__':
