@@ -12,40 +12,17 @@ import stat
 
 import pytest
 
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
-
 from ansible_collections.byom.telephony.plugins.modules import config_files
 
 ME = pwd.getpwuid(os.getuid()).pw_name
 MY_GROUP = grp.getgrgid(os.getgid()).gr_name
 
 
-class Done(Exception):
-    def __init__(self, result):
-        super(Done, self).__init__(result.get('msg'))
-        self.result = result
-
-
-@pytest.fixture(autouse=True)
-def exits(monkeypatch):
-    def exit_json(self, **kwargs):
-        kwargs.setdefault('changed', False)
-        raise Done(kwargs)
-
-    def fail_json(self, msg, **kwargs):
-        kwargs.update(msg=msg, failed=True)
-        raise Done(kwargs)
-    monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
-
-
-def run(files, check=False, diff=False, probe=()):
-    args = dict(files=files, stat=list(probe), _ansible_check_mode=check, _ansible_diff=diff)
-    with patch_module_args(args):
-        with pytest.raises(Done) as done:
-            config_files.main()
-    return done.value.result
+@pytest.fixture
+def run(module_main):
+    def call(files, check=False, diff=False, probe=()):
+        return module_main(config_files.main, dict(files=files, stat=list(probe)), check=check, diff=diff)
+    return call
 
 
 def entries(base):
@@ -63,7 +40,7 @@ def mode(path):
     return stat.S_IMODE(os.stat(str(path)).st_mode)
 
 
-def test_fresh_host_gets_every_file_then_nothing_changes(tmp_path):
+def test_fresh_host_gets_every_file_then_nothing_changes(run, tmp_path):
     first = run(entries(tmp_path))
     assert first['changed'] and len(first['changed_files']) == 4
     assert first['notify'] == ['Reload a', 'Restart', 'Reload b']
@@ -74,7 +51,7 @@ def test_fresh_host_gets_every_file_then_nothing_changes(tmp_path):
     assert not again['changed'] and again['notify'] == [] and again['changed_files'] == []
 
 
-def test_drift_in_one_file_rewrites_it_and_names_only_its_handler(tmp_path):
+def test_drift_in_one_file_rewrites_it_and_names_only_its_handler(run, tmp_path):
     run(entries(tmp_path))
     (tmp_path / 'conf.d' / 'a.conf').write_text(u'a = 2  # by hand\n')
     (tmp_path / 'log').write_text(u'a log line Asterisk wrote\n')
@@ -86,7 +63,7 @@ def test_drift_in_one_file_rewrites_it_and_names_only_its_handler(tmp_path):
     assert (tmp_path / 'log').read_text() == 'a log line Asterisk wrote\n'   # content never managed
 
 
-def test_a_mode_change_alone_is_repaired_without_rewriting(tmp_path):
+def test_a_mode_change_alone_is_repaired_without_rewriting(run, tmp_path):
     run(entries(tmp_path))
     target = tmp_path / 'conf.d' / 'b.conf'
     inode = os.stat(str(target)).st_ino
@@ -98,7 +75,7 @@ def test_a_mode_change_alone_is_repaired_without_rewriting(tmp_path):
     assert mode(target) == 0o600 and os.stat(str(target)).st_ino == inode
 
 
-def test_check_mode_reports_and_writes_nothing_even_for_unknown_owners(tmp_path):
+def test_check_mode_reports_and_writes_nothing_even_for_unknown_owners(run, tmp_path):
     files = entries(tmp_path)
     files[1]['owner'] = 'byom-no-such-user'
     result = run(files, check=True)
@@ -114,18 +91,18 @@ def test_check_mode_reports_and_writes_nothing_even_for_unknown_owners(tmp_path)
     ({'path': '/tmp/x', 'src': 'x.j2'}, 'action plugin'),
     ({'path': '/tmp/x', 'state': 'directory', 'content': 'x'}, 'no content'),
 ])
-def test_bad_entries_fail_before_anything_is_written(bad, message):
+def test_bad_entries_fail_before_anything_is_written(run, bad, message):
     result = run([bad])
     assert result['failed'] and message in result['msg']
 
 
-def test_a_directory_where_a_file_belongs_is_an_error_not_a_rewrite(tmp_path):
+def test_a_directory_where_a_file_belongs_is_an_error_not_a_rewrite(run, tmp_path):
     (tmp_path / 'a.conf').mkdir()
     result = run([{'path': str(tmp_path / 'a.conf'), 'content': 'x\n', 'owner': ME, 'group': MY_GROUP}])
     assert result['failed'] and 'not a regular file' in result['msg']
 
 
-def test_stat_reports_existence_and_size_in_the_same_call(tmp_path):
+def test_stat_reports_existence_and_size_in_the_same_call(run, tmp_path):
     (tmp_path / 'messages').write_text(u'12345')
     result = run([], probe=[str(tmp_path / 'messages'), str(tmp_path / 'stamp')])
     assert result['stat'] == {str(tmp_path / 'messages'): {'exists': True, 'size': 5},

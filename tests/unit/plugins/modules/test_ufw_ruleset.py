@@ -11,18 +11,11 @@ import shutil
 import pytest
 
 from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.byom.telephony.plugins.modules import ufw_ruleset
 
 FIXTURES = os.path.join(os.path.dirname(__file__), '..', 'module_utils', 'fixtures', 'ufw')
 READS = (['status', 'verbose'], ['show', 'added'])
-
-
-class Done(Exception):
-    def __init__(self, result):
-        super(Done, self).__init__(result.get('msg'))
-        self.result = result
 
 
 def fixture(name):
@@ -54,28 +47,17 @@ def box(monkeypatch, tmp_path):
             return 0, Box.show_added, ''
         return 0, 'Rule added\n', ''
 
-    def exit_json(self, **kwargs):
-        kwargs.setdefault('changed', False)
-        raise Done(kwargs)
-
-    def fail_json(self, msg, **kwargs):
-        kwargs.update(msg=msg, failed=True)
-        raise Done(kwargs)
-
     monkeypatch.setattr(basic.AnsibleModule, 'run_command', run_command)
     monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path',
                         lambda self, name, *a, **k: '/usr/sbin/ufw' if Box.installed else None)
-    monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
     return Box
 
 
-def run(args, check=False, diff=False):
-    full = dict(args, _ansible_check_mode=check, _ansible_diff=diff)
-    with patch_module_args(full):
-        with pytest.raises(Done) as done:
-            ufw_ruleset.main()
-    return done.value.result
+@pytest.fixture
+def run(module_main):
+    def call(args, check=False, diff=False):
+        return module_main(ufw_ruleset.main, args, check=check, diff=diff)
+    return call
 
 
 # The fixtures' managed rules, as the hardening role declares them.
@@ -87,7 +69,7 @@ RULES = [{'proto': 'tcp', 'port': '22'},
 SETTINGS = dict(default_incoming='deny', default_outgoing='reject', default_routed='deny', logging='medium', ipv6=True)
 
 
-def test_nothing_differs_so_only_reads_run(box):
+def test_nothing_differs_so_only_reads_run(run, box):
     result = run(dict(SETTINGS, rules=RULES), diff=True)
     assert result['changed'] is False and result['commands'] == []
     assert box.calls == list(READS)
@@ -96,7 +78,7 @@ def test_nothing_differs_so_only_reads_run(box):
 
 
 @pytest.mark.parametrize('check', [False, True])
-def test_a_rule_deleted_by_hand_is_put_back_and_check_mode_writes_nothing(box, check):
+def test_a_rule_deleted_by_hand_is_put_back_and_check_mode_writes_nothing(run, box, check):
     box.show_added = box.show_added.replace("ufw allow from 10.0.0.0/8 to any port 5060 proto udp comment 'byom-managed'\n", '')
     result = run(dict(SETTINGS, rules=RULES), check=check, diff=True)
     add = ['allow', 'proto', 'udp', 'from', '10.0.0.0/8', 'to', 'any', 'port', '5060', 'comment', 'byom-managed']
@@ -107,7 +89,7 @@ def test_a_rule_deleted_by_hand_is_put_back_and_check_mode_writes_nothing(box, c
     assert ' '.join(add) in result['diff']['after'] and ' '.join(add) not in result['diff']['before']
 
 
-def test_settings_differ_on_an_inactive_firewall_read_from_its_configuration(box):
+def test_settings_differ_on_an_inactive_firewall_read_from_its_configuration(run, box):
     box.status = fixture('status-inactive.txt')
     result = run(dict(SETTINGS, rules=RULES, default_outgoing='allow', logging='low'))
     # defaults from /etc/default/ufw (outgoing REJECT), logging from ufw.conf (medium)
@@ -115,7 +97,7 @@ def test_settings_differ_on_an_inactive_firewall_read_from_its_configuration(box
     assert result['changed'] is True
 
 
-def test_ipv6_switched_off_rewrites_only_that_line(box):
+def test_ipv6_switched_off_rewrites_only_that_line(run, box):
     before = box.default.read_text()
     result = run(dict(SETTINGS, rules=RULES, ipv6=False))
     assert result['changed'] is True
@@ -123,13 +105,13 @@ def test_ipv6_switched_off_rewrites_only_that_line(box):
     assert box.calls[2:] == [['reload']]
 
 
-def test_bad_rule_fails_before_anything_is_read(box):
+def test_bad_rule_fails_before_anything_is_read(run, box):
     result = run(dict(SETTINGS, rules=RULES + [{'proto': 'udp', 'port': '99999'}]))
     assert result['failed'] and 'rules[5].port' in result['msg']
     assert box.calls == []
 
 
-def test_check_mode_without_ufw_reports_the_whole_set(box):
+def test_check_mode_without_ufw_reports_the_whole_set(run, box):
     box.installed = False
     result = run(dict(SETTINGS, rules=RULES), check=True)
     assert result['changed'] is True and box.calls == []
