@@ -18,7 +18,7 @@ description:
     what differs (content, owner, group, mode).
   - Returns which files changed and the handlers they name in O(files[].notify), so the task after
     it notifies exactly the reloads those files need, and a diff per changed file.
-  - Templates are rendered before anything is written: a template error changes nothing.
+  - Templates are rendered before anything is written, so a template error changes nothing.
   - The action plugin of the same name renders O(files[].src); the module on the host receives content only.
 author:
   - byom.telephony maintainers (@byom-telephony)

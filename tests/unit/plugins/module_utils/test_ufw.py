@@ -145,8 +145,8 @@ def test_the_same_rule_set_spelled_differently_plans_nothing():
 
 
 def test_a_missing_rule_is_added_and_a_dropped_managed_rule_deleted_as_ufw_spells_it():
-    desired = [r for r in declared() if r['port'] != '9100'] + [u.make_rule(proto='udp', port=5061, src='198.51.100.4',
-                                                                             comment=MANAGED)]
+    added = u.make_rule(proto='udp', port=5061, src='198.51.100.4', comment=MANAGED)
+    desired = [r for r in declared() if r['port'] != '9100'] + [added]
     todo = run_plan(desired)
     assert todo['commands'] == [
         ['allow', 'proto', 'udp', 'from', '198.51.100.4', 'to', 'any', 'port', '5061', 'comment', MANAGED],
