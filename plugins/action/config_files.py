@@ -20,7 +20,7 @@ try:  # ansible-core >= 2.19
 except ImportError:  # pragma: no cover - older cores
     trust_as_template = None
 
-KNOWN = ('path', 'src', 'content', 'state', 'owner', 'group', 'mode', 'notify', 'diff')
+KNOWN = ('path', 'src', 'content', 'state', 'owner', 'group', 'mode', 'notify', 'diff', 'create_only')
 
 
 class ActionModule(ActionBase):

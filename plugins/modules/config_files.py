@@ -79,6 +79,14 @@ options:
         description: Show this file's content in the diff. Set to V(false) for files holding secrets.
         type: bool
         default: true
+      create_only:
+        description:
+          - Create the file or directory when it is missing and never touch it afterwards (content,
+            owner, group and mode stay whatever the program that owns it sets).
+          - An O(files[].owner) or O(files[].group) that does not exist yet falls back to C(root), so a
+            role can create another program's log file before that program's user exists.
+        type: bool
+        default: false
   stat:
     description:
       - Further paths to report on in the same round trip (RV(stat)), without changing them; for example a
@@ -225,6 +233,8 @@ def ensure(module, index, item):
         module.fail_json(msg='%s: %s exists and is not a regular file' % (field, path))
 
     new_data = to_bytes(item['content'], errors='surrogate_or_strict') if has_content else None
+    if item['create_only'] and kind != 'absent':
+        return report
     if kind == 'absent':
         report.update(changed=True, created=True, content_changed=has_content)
         if not os.path.isdir(os.path.dirname(path)) and not module.check_mode:
@@ -247,6 +257,8 @@ def ensure(module, index, item):
         return report
 
     uid, gid = lookup_ids(item['owner'], item['group'])
+    if item['create_only']:
+        uid, gid = (0 if uid is None else uid), (0 if gid is None else gid)
     if uid is None or gid is None:
         module.fail_json(msg='%s: owner %s or group %s of %s does not exist' % (field, item['owner'], item['group'], path))
     if kind == 'absent' and item['state'] == 'directory':
@@ -272,6 +284,7 @@ def main():
                 mode=dict(type='raw', default='0644'),
                 notify=dict(type='list', elements='str', default=[]),
                 diff=dict(type='bool', default=True),
+                create_only=dict(type='bool', default=False),
             )),
             stat=dict(type='list', elements='path', default=[]),
         ),

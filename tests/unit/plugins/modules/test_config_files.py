@@ -107,3 +107,16 @@ def test_stat_reports_existence_and_size_in_the_same_call(run, tmp_path):
     result = run([], probe=[str(tmp_path / 'messages'), str(tmp_path / 'stamp')])
     assert result['stat'] == {str(tmp_path / 'messages'): {'exists': True, 'size': 5},
                               str(tmp_path / 'stamp'): {'exists': False, 'size': 0}}
+
+
+def test_create_only_creates_with_a_fallback_owner_and_then_never_touches(run, tmp_path):
+    log = tmp_path / 'security'
+    entry = {'path': str(log), 'owner': 'byom-no-such-user', 'group': 'byom-no-such-group', 'mode': '0640',
+             'create_only': True}
+    first = run([entry])
+    assert first['changed'] and log.exists() and os.stat(str(log)).st_uid == 0 and mode(log) == 0o640
+    os.chmod(str(log), 0o600)
+    log.write_text(u'written by its program\n')
+    again = run([entry])
+    assert not again['changed']
+    assert mode(log) == 0o600 and log.read_text() == 'written by its program\n'
