@@ -245,17 +245,23 @@ demo_call() {
   nsenter -t "$pid" -n timeout 40 tcpdump -i lo -nn -q -U -w "$work/rtp.pcap" \
     'udp portrange 10000-20000' >"$work/tcpdump.log" 2>&1 &
   local tcpdump_pid=$!
-  # Asterisk qualifies the Vapi contact and sends no call to a contact it saw as unreachable:
-  # ask for a fresh qualify now that the stand-in answers OPTIONS (-aa), and wait for it.
-  local avail=""
-  for _ in $(seq 1 20); do
-    docker exec "$container" asterisk -rx 'pjsip qualify vapi' >/dev/null 2>&1 || true
-    sleep 0.5
-    if docker exec "$container" asterisk -rx 'pjsip show contacts' 2>/dev/null | grep -E 'vapi/sip:127\.0\.0\.2:5070' | grep -q Avail; then
-      avail=yes; break
-    fi
-  done
-  [ -n "$avail" ] || log "the Vapi stand-in's contact is not Avail in Asterisk; calling anyway"
+  # With qualify on, Asterisk sends no call to a contact it saw as unreachable: ask for a fresh
+  # qualify now that the stand-in answers OPTIONS (-aa), and wait for it. With qualify off (the
+  # default, 0) Asterisk never probes and always dials: nothing to wait for.
+  local qualify
+  qualify=$(docker exec "$container" asterisk -rx 'pjsip show aor vapi' 2>/dev/null \
+    | awk '$1 == "qualify_frequency" {print $3; exit}')
+  if [ "${qualify:-0}" != 0 ]; then
+    local avail=""
+    for _ in $(seq 1 20); do
+      docker exec "$container" asterisk -rx 'pjsip qualify vapi' >/dev/null 2>&1 || true
+      sleep 0.5
+      if docker exec "$container" asterisk -rx 'pjsip show contacts' 2>/dev/null | grep -E 'vapi/sip:127\.0\.0\.2:5070' | grep -q Avail; then
+        avail=yes; break
+      fi
+    done
+    [ -n "$avail" ] || log "the Vapi stand-in's contact is not Avail in Asterisk (qualify ${qualify} s); calling anyway"
+  fi
 
   log "calling $did from the carrier stand-in"
   local rc=0

@@ -39,7 +39,8 @@ DRIFT_LINE = '; edited by hand on the box (drift test)'
 DRIFT_MESSAGE = 'Edited in the dashboard (drift test)'
 # Firewall and package drift: the carrier's SIP rule deleted by hand, a hardening package removed.
 DRIFT_UFW_DELETE = ['ufw', 'delete', 'allow', 'proto', 'udp', 'from', '127.0.0.3', 'to', 'any', 'port', '5060']
-DRIFT_UFW_LABEL = 'sip 5060/udp from 127.0.0.3'
+# byom.telephony.ufw_ruleset's diff line for the rule it would add back.
+DRIFT_UFW_DIFF = '+allow proto udp from 127.0.0.3 to any port 5060 comment byom-managed'
 DRIFT_PACKAGE = 'unattended-upgrades'
 
 ENV = dict(os.environ, BYOM_LAB_CONTAINER=CONTAINER, BYOM_LAB_EMULATOR_PORT=str(PORT),
@@ -188,7 +189,7 @@ def test_check_diff_reports_drift_and_changes_nothing(drifted):
     assert DRIFT_MESSAGE in out, out[-4000:]
     assert DRIFT_LINE in out, out[-4000:]
     # ... and reported: the missing firewall rule and the missing package.
-    assert re.search(r'^changed: \[byom-lab-vps\] => \(item=' + re.escape(DRIFT_UFW_LABEL) + r'\)', out, re.M), out[-4000:]
+    assert re.search(r'^' + re.escape(DRIFT_UFW_DIFF) + r'$', out, re.M), out[-4000:]
     # (--diff prints apt's plan between the task header and its status line)
     assert re.search(r'Install \| packages of the enabled features\] \**\n(?:(?!TASK \[).*\n)*?changed: ', out), out[-4000:]
     # ... and nothing was changed.

@@ -1,0 +1,115 @@
+# -*- coding: utf-8 -*-
+# Copyright: byom.telephony contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action side of byom.telephony.config_files: render every O(files[].src) template on the
+controller the way ansible.builtin.template does, then hand the contents to the module in one
+remote call, and build one diff per changed file."""
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+
+from ansible.errors import AnsibleActionFail, AnsibleError
+from ansible.module_utils.common.text.converters import to_text
+from ansible.plugins.action import ActionBase
+from ansible.template import generate_ansible_template_vars
+
+try:  # ansible-core >= 2.19
+    from ansible.template import trust_as_template
+except ImportError:  # pragma: no cover - older cores
+    trust_as_template = None
+
+KNOWN = ('path', 'src', 'content', 'state', 'owner', 'group', 'mode', 'notify', 'diff', 'create_only')
+
+
+class ActionModule(ActionBase):
+
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(('files', 'stat'))
+
+    def _render(self, src, dest, task_vars):
+        try:
+            source = self._find_needle('templates', src)
+        except AnsibleError as exc:
+            raise AnsibleActionFail(to_text(exc))
+        data = self._loader.get_text_file_contents(source) if hasattr(self._loader, 'get_text_file_contents') \
+            else to_text(self._loader._get_file_contents(source)[0])
+        searchpath = list(task_vars.get('ansible_search_path', [])) + [self._loader._basedir, os.path.dirname(source)]
+        searchpath = [q for p in searchpath for q in (os.path.join(p, 'templates'), p)]
+        variables = task_vars.copy()
+        try:
+            variables.update(generate_ansible_template_vars(src, fullpath=source, dest_path=dest,
+                                                            include_ansible_managed='ansible_managed' not in variables))
+        except TypeError:  # pragma: no cover - older cores
+            variables.update(generate_ansible_template_vars(src, source, dest))
+        if trust_as_template is not None:
+            templar = self._templar.copy_with_new_env(searchpath=searchpath, available_variables=variables)
+            result = templar.template(trust_as_template(data), escape_backslashes=False,
+                                      overrides=dict(trim_blocks=True, lstrip_blocks=False))
+        else:  # pragma: no cover - older cores
+            templar = self._templar.copy_with_new_env(searchpath=searchpath, available_variables=variables,
+                                                      trim_blocks=True)
+            result = templar.template(data, preserve_trailing_newlines=True, escape_backslashes=False,
+                                      convert_data=False)
+        return to_text(result if result is not None else '')
+
+    def run(self, tmp=None, task_vars=None):
+        task_vars = task_vars or {}
+        result = super(ActionModule, self).run(tmp, task_vars)
+        del tmp
+        files = self._task.args.get('files')
+        if not isinstance(files, list):
+            raise AnsibleActionFail('files: a list of {path, src|content|state, owner, group, mode, notify} is required')
+
+        # Everything is rendered before anything is sent: a bad template writes nothing.
+        entries = []
+        for index, item in enumerate(files):
+            if not isinstance(item, dict) or not item.get('path'):
+                raise AnsibleActionFail('files[%d]: needs a path (got %r)' % (index, item))
+            unknown = sorted(set(item) - set(KNOWN))
+            if unknown:
+                raise AnsibleActionFail('files[%d] (%s): unknown keys %s' % (index, item['path'], ', '.join(unknown)))
+            if item.get('src') is not None and item.get('content') is not None:
+                raise AnsibleActionFail('files[%d] (%s): src and content are exclusive' % (index, item['path']))
+            entry = dict(item)
+            if entry.get('src') is not None:
+                try:
+                    entry['content'] = self._render(entry.pop('src'), entry['path'], task_vars)
+                except AnsibleActionFail:
+                    raise
+                except Exception as exc:
+                    raise AnsibleActionFail('files[%d] (%s): rendering %s failed: %s'
+                                            % (index, item['path'], item['src'], to_text(exc)))
+            entries.append(entry)
+
+        module_result = self._execute_module(module_name='byom.telephony.config_files',
+                                             module_args=dict(files=entries, stat=self._task.args.get('stat') or []),
+                                             task_vars=task_vars)
+        result.update(module_result)
+        if result.get('failed'):
+            return result
+
+        if self._task.diff and result.get('changed'):
+            diffs = []
+            for entry, report in zip(entries, result.get('files', [])):
+                if not report.get('changed'):
+                    continue
+                name = entry['path']
+                if report.get('created') or report.get('content_changed'):
+                    if entry.get('diff', True) is False or str(entry.get('diff')).lower() in ('false', 'no'):
+                        diffs.append(dict(before_header=name, after_header=name, before='',
+                                          after='(content differs; not shown: the file holds secrets)\n'))
+                    elif entry.get('content') is not None:
+                        diffs.append(dict(before_header=name, after_header=name,
+                                          before=report.get('before_content') or '', after=entry['content']))
+                    else:
+                        diffs.append(dict(before_header=name, after_header=name, before='',
+                                          after='(%s created)\n' % entry.get('state', 'file')))
+                if report.get('attributes_changed'):
+                    diffs.append(dict(before_header=name + ' (owner:group mode)', after_header=name + ' (owner:group mode)',
+                                      before=report['before_attributes'] + '\n', after=report['after_attributes'] + '\n'))
+            result['diff'] = diffs
+        for report in result.get('files', []):
+            report.pop('before_content', None)
+        return result
