@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Debian packages the controller needs for the tests and the lab (SIPp, debootstrap, ...).
 set -euo pipefail
-pkgs=(debootstrap sip-tester tcpdump git shellcheck)
+pkgs=(debootstrap sip-tester tcpdump git shellcheck fail2ban)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
