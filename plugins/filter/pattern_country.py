@@ -17,7 +17,7 @@ description:
     spans France, Spain, Italy...) or start with no assigned code.
   - Country codes are prefix-free, so at most one code can match.
   - Global services (800 freephone, 808, 870 Inmarsat, 878, 881 satellite, 882/883 international
-    networks, 888, 979 international premium rate, 991) are no country: an empty string unless
+    networks, 888, 979 international premium rate, 991) are no country, so an empty string unless
     O(services) is true.
 options:
   _input:

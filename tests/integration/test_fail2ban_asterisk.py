@@ -166,7 +166,7 @@ def feed(jail_, lines, sentinel):
     order, so once the sentinel is banned every line before it has been counted."""
     conf, log = jail_
     lines = list(lines)
-    for _ in range(MAXRETRY):
+    for _round in range(MAXRETRY):
         lines += unidentified_lines(sentinel, port=41000)
     with open(str(log), 'a') as handle:
         handle.write('\n'.join(lines) + '\n')
@@ -190,7 +190,7 @@ def test_jail_runs_our_filter_with_the_peers_in_ignoreip(confdir):
 
 def test_peers_are_never_banned_the_scanner_is(jail):
     lines = []
-    for _ in range(N):
+    for _round in range(N):
         for address in VAPI + [CARRIER]:
             lines += identified_lines(address, 'vapi' if address in VAPI else 'carrier')
             # Even failures the filter does count (a spoofed source, a misrouted tenant).
@@ -205,7 +205,7 @@ def test_peers_are_never_banned_the_scanner_is(jail):
 
 def test_forged_fields_ban_nobody_else(jail):
     lines = []
-    for _ in range(MAXRETRY + 1):
+    for _round in range(MAXRETRY + 1):
         lines += forged_lines()
     banned, out = feed(jail, lines, '203.0.113.88')
     ok = VICTIM not in banned and FORGER in banned
