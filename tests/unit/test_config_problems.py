@@ -5,7 +5,6 @@
 from __future__ import absolute_import, division, print_function
 
 import pytest
-from ansible.errors import AnsibleFilterError
 
 from ansible_collections.byom.telephony.plugins.filter.config_problems import FilterModule, config_problems
 
@@ -97,5 +96,5 @@ def test_default_secret_keys():
 
 
 def test_refuses_non_dict_input():
-    with pytest.raises(AnsibleFilterError):
+    with pytest.raises(TypeError):
         config_problems(['x'])
