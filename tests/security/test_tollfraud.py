@@ -59,6 +59,10 @@ def attempts(sec):
         ('carrier address (inbound only)', 'attack_invite.xml', '127.0.0.3', 5085, 'carrier', '127.0.0.3', None, None),
         ('Vapi, authenticated (dialplan policy)', 'attack_invite_auth.xml', '127.0.0.2', 5086, vapi_user,
          '127.0.0.2', vapi_user, vapi_pw),
+        # A UDP spoofer using a peer's address never sees the answers: nothing is ACKed.
+        ('Vapi address, spoofed (never ACKs)', 'attack_invite_noack.xml', '127.0.0.2', 5087, 'vapi', '127.0.0.2', None, None),
+        ('carrier address, spoofed (never ACKs)', 'attack_invite_noack.xml', '127.0.0.3', 5088, 'carrier', '127.0.0.3',
+         None, None),
     ]
     out = []
     for caller in callers:
@@ -146,6 +150,19 @@ def test_toll_fraud_battery(carrier):
     answered = [r for r in attacks if r['final'] == 200]
     assert not answered, 'answered: %s' % [(r['caller'], r['number'][:40]) for r in answered]
     assert len(control_ok) == len(controls), 'the positive control did not reach the carrier: %s' % controls
+
+
+def test_no_configured_peer_banned_after_the_battery(carrier):
+    """Every failure above from 127.0.0.2 (Vapi) and 127.0.0.3 (the carrier) - wrong digests, no
+    digest, blocked and unknown numbers, spoofed INVITEs never ACKed - bans neither: the inventory
+    does not list them in ignoreip, the role's production default keeps them out of reach."""
+    out = carrier.sh('fail2ban-client status asterisk', check=False).stdout
+    banned = (re.search(r'Banned IP list:\s*(.*)', out) or re.search(r'()$', '')).group(1).split()
+    peers = [ip for ip in banned if ip in ('127.0.0.2', '127.0.0.3')]
+    seclib.record('fail2ban (production ignoreip)', 'configured peers banned after the battery', '%d (banned: %s)' % (
+        len(peers), ' '.join(banned) or 'none'), not peers and 'Banned IP list' in out)
+    assert 'Banned IP list' in out, out
+    assert not peers, out
 
 
 def test_refer_to_premium_numbers(carrier):
