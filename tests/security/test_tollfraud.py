@@ -21,14 +21,26 @@ import seclib
 CARRIER_LOG = '/opt/sec/carrier_msg.log'
 ALLOWED = '+15552230001'
 
+# +1 area codes that are not the 50 states or Canada, or not geographic (the role's curated
+# asterisk_nanp_refused_npas): revenue-share destinations that "_+1NXXNXXXXXX" used to reach.
+NANP_REFUSED = ['242', '246', '264', '268', '284', '345', '441', '473', '649', '658', '664', '721', '758', '767',
+                '784', '809', '829', '849', '868', '869', '876', '340', '670', '671', '684', '787', '939',
+                '500', '521', '525', '529', '533', '544', '566', '577', '588', '600', '700', '900', '976']
 NUMBERS = {
     'pstn': [ALLOWED, '15552230001', '5552230001', '+15552230002'],
+    # E.164 and Vapi's default format (outboundLeadingPlusEnabled false: no '+').
+    'nanp-foreign': ['+1%s2345678' % npa for npa in NANP_REFUSED] + ['1%s2345678' % npa for npa in NANP_REFUSED],
+    'premium-intl': ['+881612345678', '881612345678', '+882345678901', '+883510012345', '+979123456789', '+80012345678',
+                     '+870772001899', '+447012345678', '+449012345678', '+448712345678', '+4411800000'],
     'international': ['+442071838750', '011442071838750', '00442071838750', '+8613800138000'],
     'premium': ['+19005551234', '19005551234', '+19765551234', '+882345678901', '+4782000000'],
     'special': ['+1555123#0001', '*72+15551230001', '+1555,123,0001', '+15551230001&PJSIP/+19005551234@carrier',
                 '+15551230001;phone-context=+1', '+19005551234@127.0.0.3', '+15551230001@127.0.0.3:5062',
                 '+1555%26123', '${EXTEN}', '+1' + '5' * 300, 'A' * 2000],
 }
+
+
+POLICY_ONLY = ('nanp-foreign', 'premium-intl')
 
 
 def attempts(sec):
@@ -47,10 +59,18 @@ def attempts(sec):
         ('carrier address (inbound only)', 'attack_invite.xml', '127.0.0.3', 5085, 'carrier', '127.0.0.3', None, None),
         ('Vapi, authenticated (dialplan policy)', 'attack_invite_auth.xml', '127.0.0.2', 5086, vapi_user,
          '127.0.0.2', vapi_user, vapi_pw),
+        # A UDP spoofer using a peer's address never sees the answers: nothing is ACKed.
+        ('Vapi address, spoofed (never ACKs)', 'attack_invite_noack.xml', '127.0.0.2', 5087, 'vapi', '127.0.0.2', None, None),
+        ('carrier address, spoofed (never ACKs)', 'attack_invite_noack.xml', '127.0.0.3', 5088, 'carrier', '127.0.0.3',
+         None, None),
     ]
     out = []
     for caller in callers:
         for category, numbers in sorted(NUMBERS.items()):
+            # The curated +1/premium lists are dialplan policy: only an authenticated Vapi call
+            # reaches the dialplan, the other callers are refused before it (kept short).
+            if category in POLICY_ONLY and not caller[0].startswith('Vapi, authenticated'):
+                continue
             for number in numbers:
                 out.append(dict(id='a%03d' % len(out), caller=caller[0], category=category, scenario=caller[1],
                                 src=caller[2], port=caller[3], from_user=caller[4], from_host=caller[5],
@@ -94,7 +114,8 @@ def run_battery(sec, items, name):
 
 def is_policy_allowed(item):
     """Only an authenticated Vapi call to a plain allowed US number may reach the carrier."""
-    return item['caller'].startswith('Vapi, authenticated') and item['number'] in (ALLOWED, '+15552230002')
+    # '15552230001' is ALLOWED in Vapi's default format (no '+').
+    return item['caller'].startswith('Vapi, authenticated') and item['number'] in (ALLOWED, '15552230001', '+15552230002')
 
 
 def test_toll_fraud_battery(carrier):
@@ -129,6 +150,19 @@ def test_toll_fraud_battery(carrier):
     answered = [r for r in attacks if r['final'] == 200]
     assert not answered, 'answered: %s' % [(r['caller'], r['number'][:40]) for r in answered]
     assert len(control_ok) == len(controls), 'the positive control did not reach the carrier: %s' % controls
+
+
+def test_no_configured_peer_banned_after_the_battery(carrier):
+    """Every failure above from 127.0.0.2 (Vapi) and 127.0.0.3 (the carrier) - wrong digests, no
+    digest, blocked and unknown numbers, spoofed INVITEs never ACKed - bans neither: the inventory
+    does not list them in ignoreip, the role's production default keeps them out of reach."""
+    out = carrier.sh('fail2ban-client status asterisk', check=False).stdout
+    banned = (re.search(r'Banned IP list:\s*(.*)', out) or re.search(r'()$', '')).group(1).split()
+    peers = [ip for ip in banned if ip in ('127.0.0.2', '127.0.0.3')]
+    seclib.record('fail2ban (production ignoreip)', 'configured peers banned after the battery', '%d (banned: %s)' % (
+        len(peers), ' '.join(banned) or 'none'), not peers and 'Banned IP list' in out)
+    assert 'Banned IP list' in out, out
+    assert not peers, out
 
 
 def test_refer_to_premium_numbers(carrier):

@@ -160,11 +160,22 @@ def test_4_attacker_is_refused(host, number):
 
 @pytest.mark.parametrize("number,expected", [
     ("+442071234567", 404),   # international: not in the allowlist
+    ("442071234567", 404),    # the same in Vapi's format (no '+')
     ("+19005551234", 403),    # premium: explicitly blocked
+    ("19005551234", 403),
     ("+19765551234", 403),
+    ("+18765550123", 403),    # Jamaica: +1 but not US/Canada
+    ("18765550123", 403),
+    ("+18095550123", 403),    # Dominican Republic
+    ("12425550123", 403),     # Bahamas, Vapi's format
+    ("+12845550123", 403),    # British Virgin Islands
+    ("15005550123", 403),     # non-geographic 500
+    ("+15255550123", 403),    # non-geographic 52x
+    ("17005550123", 403),     # 700
     ("+1abc5551234", 404),    # malformed
-    ("12125550123", 404),     # not E.164
+    ("2125550123", 404),      # national format without country code
     ("+121255501234", 404),   # too long for the pattern
+    ("121255501234", 404),
 ])
 def test_5_vapi_to_forbidden_numbers_is_refused(host, number, expected):
     carrier = Uas(host, "127.0.0.3", 5084, calls=1, echo=False, timeout=30)
@@ -188,9 +199,9 @@ def test_6_concurrency_cap(host):
 
 
 def test_8_broken_option_failed_the_play(host):
-    """side_effect.yml applied qualify=yes; the play must have failed with Asterisk's message."""
+    """side_effect.yml applied timers=bogus; the play must have failed with Asterisk's message."""
     text = host.file("/root/byom-broken-option.txt").content_string
-    assert "named 'qualify'" in text
+    assert "Error parsing timers=bogus" in text
     assert "Could not create an object of type 'endpoint' with id 'vapi'" in text
     # ...and the restore run brought the trunk back.
     assert re.search(r"^\s*Endpoint:\s+vapi\s", cli(host, "pjsip show endpoints"), re.M)
@@ -227,3 +238,66 @@ def test_qualify_on_with_a_silent_vapi_refuses_calls(host):
     assert status and status.group(1) == "Unavail", contacts
     codes = responses(host.file("/root/byom-qualify-carrier.msg").content_string)
     assert codes and 200 not in codes, codes
+
+
+def test_vapi_format_number_reaches_carrier(host):
+    """Vapi dials without '+' by default (outboundLeadingPlusEnabled false): the same route takes
+    it, and the carrier gets the E.164 number."""
+    carrier = Uas(host, "127.0.0.3", 5080, calls=1, echo=True)
+    rc, msg = uac(host, "vapi_uac_auth.xml", "127.0.0.2", 5077, NATIONAL[1:], extra=f"{AUTH} -d 1000")
+    carrier_msg = carrier.stop(wait=5)
+    assert rc == 0, msg
+    assert 200 in responses(msg)
+    assert invites_received(carrier_msg) == 1
+    assert re.search(rf"^INVITE sip:\{NATIONAL}@127\.0\.0\.3:5080", carrier_msg, re.M), carrier_msg[:600]
+
+
+@pytest.mark.parametrize("peer,port,number,extra", [
+    ("127.0.0.2", 5078, NATIONAL, AUTH),          # Vapi, with its digest, to an allowed number
+    ("127.0.0.2", 5078, NATIONAL[1:], AUTH),      # ... in Vapi's format
+    ("127.0.0.3", 5079, DID, ""),                 # the carrier, to our DID
+])
+def test_sip_message_never_runs_the_dialplan(host, peer, port, number, extra):
+    carrier = Uas(host, "127.0.0.3", 5080, calls=1, echo=False, timeout=30)
+    vapi = Uas(host, "127.0.0.2", 5070, calls=1, echo=False, timeout=30)
+    rc, msg = uac(host, "message.xml", peer, port, number, extra=extra, timeout=20)
+    carrier_msg, vapi_msg = carrier.stop(), vapi.stop()
+    codes = responses(msg)
+    assert rc == 0, msg
+    assert codes and codes[-1] == 404 and 202 not in codes and 200 not in codes, codes
+    assert invites_received(carrier_msg) == 0 and invites_received(vapi_msg) == 0
+    assert "MESSAGE" not in carrier_msg + vapi_msg
+
+
+def test_duration_cap_ends_the_leg_and_keeps_the_native_bridge(host):
+    """asterisk_vapi_max_call_duration=5: Asterisk hangs up a Vapi -> PSTN call 5 s after answer
+    (Dial's S()), while the bridge stays native_rtp."""
+    carrier = Uas(host, "127.0.0.3", 5080, calls=1, echo=True, timeout=40)
+    started = time.time()
+    name = uac(host, "vapi_uac_capped.xml", "127.0.0.2", 5087, NATIONAL, extra=AUTH, timeout=40, background=True)
+    time.sleep(2.5)
+    bridges = cli(host, "bridge show all")
+    rc, msg = wait_background(host, name, limit=40)
+    elapsed = time.time() - started
+    carrier.stop(wait=5)
+    assert rc == 0, msg
+    assert re.search(r"^BYE sip:", msg, re.M), "Asterisk sent no BYE"
+    assert "native_rtp" in bridges, bridges
+    # Answer + 5 s (+ setup and polling slack); the caller itself would have waited 30 s.
+    assert 4 < elapsed < 20, elapsed
+
+
+def test_hourly_budget_refuses_and_logs(host):
+    """carrier2 takes max_calls_per_hour=1: the first call reaches it, the second gets 503 and a
+    WARNING line naming the trunk."""
+    number = "+12135550100"
+    before = host.file("/var/log/asterisk/messages").content_string.count("trunk carrier2 hourly budget exhausted")
+    carrier2 = Uas(host, "127.0.0.3", 5086, calls=2, echo=True, timeout=40)
+    rc1, msg1 = uac(host, "vapi_uac_auth.xml", "127.0.0.2", 5088, number, extra=f"{AUTH} -d 500")
+    rc2, msg2 = uac(host, "uac_auth_refused.xml", "127.0.0.2", 5089, number, extra=AUTH, timeout=20)
+    carrier_msg = carrier2.stop()
+    assert rc1 == 0 and 200 in responses(msg1), msg1
+    assert rc2 == 0 and responses(msg2)[-1] == 503, responses(msg2)
+    assert invites_received(carrier_msg) == 1
+    after = host.file("/var/log/asterisk/messages").content_string.count("trunk carrier2 hourly budget exhausted")
+    assert after == before + 1

@@ -204,8 +204,8 @@ def test_repeated_auth_failures_ban_every_packet_of_the_source(host, vps_ip, res
         lines += (
             '[{stamp}] SECURITY[1234] res_security_log.c: SecurityEvent="ChallengeResponseFailed",'
             'EventTV="{tv}",Severity="Error",Service="PJSIP",EventVersion="1",'
-            'AccountID="1000",SessionID="byom-test-{age}",LocalAddress="IPV4/UDP/{vps}/{port}",'
-            'RemoteAddress="IPV4/UDP/{ip}/{sport}",Challenge="abc",ReceivedChallenge="abc",ReceivedHash="0123"\n'
+            'AccountID="<unknown>",SessionID="byom-test-{age}",LocalAddress="IPV4/UDP/{vps}/{port}",'
+            'RemoteAddress="IPV4/UDP/{ip}/{sport}",Challenge="1764530000/0a1b",Response="0123abcd",ExpectedResponse=""\n'
         ).format(stamp=time.strftime("%b %e %H:%M:%S", then), tv=time.strftime("%Y-%m-%dT%H:%M:%S.000000+0000", then),
                  age=age, vps=vps_ip, port=SIP_PORT, ip=client_ip, sport=sport)
     try:
