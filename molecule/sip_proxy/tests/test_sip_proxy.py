@@ -219,8 +219,9 @@ def drain_playbook(node, action="drain"):
     nodes = [{"name": n.rsplit("-", 1)[1], "address": container_ip(n)} for n in NODES]
     extra = {"sip_proxy_hosts": "sip_proxy", "sip_proxy_drain_node": node.rsplit("-", 1)[1],
              "sip_proxy_drain_action": action, "sip_proxy_nodes": nodes}
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".collections"))
-    out = subprocess.run(["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(ROOT / "playbooks/sip_proxy_drain.yml"),
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".collections"),
+               ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", PY_COLORS="0")
+    out = subprocess.run(["ansible-playbook", "-i", os.environ["MOLECULE_EPHEMERAL_DIRECTORY"] + "/inventory", str(ROOT / "playbooks/sip_proxy_drain.yml"),
                           "-e", json.dumps(extra)], capture_output=True, text=True, check=True, timeout=180, env=env).stdout
     recap = [line for line in out.splitlines() if line.startswith(PROXY)][-1]
     return int(recap.split("changed=")[1].split()[0])
