@@ -261,3 +261,44 @@ def test_flood_from_unknown_source_is_banned():
     # 200 requests within about 2 s from one unknown source: more than 30 per 2 s.
     assert options(PROXY, count=200, wait=0.01) == 0
     assert f"flood from {container_ip(PROXY)}" in kamailio_log()
+
+
+def converge(*extra_args):
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".collections"),
+               ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", PY_COLORS="0")
+    return subprocess.run(["ansible-playbook", "-i", os.environ["MOLECULE_EPHEMERAL_DIRECTORY"] + "/inventory",
+                           str(ROOT / "molecule/sip_proxy/converge.yml"), *extra_args],
+                          capture_output=True, text=True, timeout=300, env=env)
+
+
+def proxy_recap(out):
+    line = [line for line in out.splitlines() if line.startswith(PROXY)][-1]
+    return {k: int(v) for k, v in (f.split("=") for f in line.split(":", 1)[1].split())}
+
+
+def config_sum():
+    return dexec(PROXY, "md5sum", "/etc/kamailio/kamailio.cfg").stdout.split()[0]
+
+
+def test_check_mode_on_converged_proxy_changes_nothing():
+    res = converge("--check", "--diff")
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert proxy_recap(res.stdout)["changed"] == 0, res.stdout[-3000:]
+
+
+def test_bad_node_address_fails_early_naming_the_field():
+    before = config_sum()
+    res = converge("-e", json.dumps({"sip_proxy_nodes": [{"name": "edge9", "address": "edge9.example.com"}]}))
+    assert res.returncode != 0
+    assert "sip_proxy_nodes" in res.stdout and "edge9.example.com" in res.stdout, res.stdout[-3000:]
+    assert config_sum() == before
+
+
+def test_config_kamailio_rejects_is_never_installed():
+    # Passes the role's own checks but is not a valid regex for Kamailio: kamailio -c refuses it.
+    before = config_sum()
+    res = converge("-e", json.dumps({"sip_proxy_failover_codes": "5[0-9"}))
+    assert res.returncode != 0
+    assert "failed to validate" in res.stdout, res.stdout[-3000:]
+    assert config_sum() == before
+    assert dexec(PROXY, "systemctl", "is-active", "kamailio").stdout.strip() == "active"
