@@ -6,10 +6,8 @@ drain under load. The failover and drain figures go to .cache/sip_proxy_results.
 """
 
 import csv
-import glob
 import json
 import os
-import socket
 import subprocess
 import time
 from pathlib import Path
