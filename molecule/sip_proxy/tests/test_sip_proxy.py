@@ -281,7 +281,7 @@ def converge(*extra_args):
                ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", PY_COLORS="0")
     return subprocess.run(["ansible-playbook", "-i", os.environ["MOLECULE_EPHEMERAL_DIRECTORY"] + "/inventory",
                            str(ROOT / "molecule/sip_proxy/converge.yml"), *extra_args],
-                          capture_output=True, text=True, timeout=300, env=env)
+                          capture_output=True, text=True, timeout=300, env=env, check=False)
 
 
 def proxy_recap(out):
