@@ -22,15 +22,18 @@ scripts/venv.sh
 set +e
 
 passed=0 failed=0 failed_names=()
-run_stage() {
-  local name=$1; shift
-  local t0=$SECONDS
+# One stage with its banner lines; the exit status says whether it passed.
+report_stage() {
+  local name=$1 t0=$SECONDS
   printf '\n===== stage %s =====\n' "$name"
-  if "$@"; then
-    passed=$((passed + 1)); printf '===== stage %s: PASSED (%ss) =====\n' "$name" $((SECONDS - t0))
+  if "stage_$name"; then
+    printf '===== stage %s: PASSED (%ss) =====\n' "$name" $((SECONDS - t0))
   else
-    failed=$((failed + 1)); failed_names+=("$name"); printf '===== stage %s: FAILED (%ss) =====\n' "$name" $((SECONDS - t0))
+    printf '===== stage %s: FAILED (%ss) =====\n' "$name" $((SECONDS - t0)); return 1
   fi
+}
+count_stage() {  # name, exit status
+  if [ "$2" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); failed_names+=("$1"); fi
 }
 
 stage_lint() {
@@ -38,7 +41,7 @@ stage_lint() {
 }
 stage_sanity() { scripts/sanity.sh; }
 stage_unit() { pytest -q -p no:cacheprovider tests/unit && scripts/vapi-urllib3-compat.sh; }
-stage_integration() { scripts/docker-engine.sh && pytest -q -p no:cacheprovider tests/integration; }
+stage_integration() { scripts/docker-engine.sh && pytest -q -p no:cacheprovider --durations=12 tests/integration; }
 stage_molecule() {
   scripts/docker-engine.sh && scripts/lab-images.sh || return 1
   local rc=0 s logdir=.cache/molecule-logs
@@ -64,12 +67,35 @@ stage_molecule() {
 # declared dependencies, the lab deployed from there, galaxy-importer (scripts/package.sh).
 stage_package() { scripts/package.sh; }
 
+# integration, molecule and package spend most of their time waiting on containers, apt, systemd
+# and call timers, and share nothing (own container names, ports and state directories), so
+# they run side by side, each into its own log, printed in order as each ends.
+# BYOM_PARALLEL_STAGES=0 runs them one after the other.
+background=()
 for s in "${stages[@]}"; do
   case $s in
-    lint|sanity|unit|integration|molecule|package) run_stage "$s" "stage_$s" ;;
+    integration|molecule|package)
+      if [ "${BYOM_PARALLEL_STAGES:-1}" = 1 ]; then background+=("$s"); else report_stage "$s"; count_stage "$s" $?; fi ;;
+    lint|sanity|unit) report_stage "$s"; count_stage "$s" $? ;;
     *) echo "unknown stage: $s" >&2; failed=$((failed + 1)); failed_names+=("$s") ;;
   esac
 done
+if [ ${#background[@]} -gt 0 ]; then
+  # Started once here, not by each stage at the same moment.
+  scripts/docker-engine.sh && scripts/lab-images.sh
+  stage_logs=.cache/stage-logs
+  rm -rf "$stage_logs"; mkdir -p "$stage_logs"
+  declare -A stage_pids
+  for s in "${background[@]}"; do
+    report_stage "$s" >"$stage_logs/$s.log" 2>&1 &
+    stage_pids[$s]=$!
+    printf '\n===== stage %s started alongside the others (log: %s/%s.log) =====\n' "$s" "$stage_logs" "$s"
+  done
+  for s in "${background[@]}"; do
+    wait "${stage_pids[$s]}"; count_stage "$s" $?
+    cat "$stage_logs/$s.log"
+  done
+fi
 
 printf '\n'
 [ $failed -eq 0 ] || printf 'failed stages: %s\n' "${failed_names[*]}"
