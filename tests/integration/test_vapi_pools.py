@@ -211,3 +211,21 @@ def test_bad_pools_fail_before_any_write(emu, deployed, case, expected):
     out = play(tmp_path, inv, *args, ok=False)
     assert expected in out, out[-4000:]
     assert [r for r in api_log(emu) if r['method'] != 'GET'] == []
+
+
+def test_leader_removed_the_next_node_takes_over(emu, deployed):
+    """us-1 (the leader, holding the state file) leaves: us-2 finds the credential by name and, with
+    no fingerprint of its own, sends the password once with the new gateway list; then changed=0."""
+    tmp_path, _out, _log = deployed
+    cred = pool_credential(emu, 'us')
+    inv = inventory(tmp_path, emu, us_nodes=('us-2',))
+    admin(emu, 'DELETE', 'requests')
+    out = play(tmp_path, inv)
+    writes = [r for r in api_log(emu) if r['method'] != 'GET']
+    assert [(r['org'], r['method'], r['path']) for r in writes] == [(0, 'PATCH', '/credential/' + cred['id'])]
+    assert sorted(writes[0]['body']) == ['gateways', 'outboundAuthenticationPlan']
+    assert [g['ip'] for g in writes[0]['body']['gateways']] == ['192.0.2.12']
+    assert contacts(out) == {'us-2': cred['id'], 'eu-1': pool_credential(emu, 'eu')['id'],
+                             'eu-2': pool_credential(emu, 'eu')['id']}
+    admin(emu, 'DELETE', 'requests')
+    assert changed(play(tmp_path, inv)) == 0 and all(r['method'] == 'GET' for r in api_log(emu))
