@@ -193,6 +193,7 @@ def test_node_added_then_removed_is_one_patch_each(emu, deployed):
     ('did_in_two_pools', 'listed for more than one host or pool'),
     ('limit_to_one_node', 'are in the pool but not in this play'),
     ('node_in_other_org', 'same Vapi organisation and region'),
+    ('number_declared_differently', 'declared differently on its nodes'),
 ])
 def test_bad_pools_fail_before_any_write(emu, deployed, case, expected):
     tmp_path, _out, _log = deployed
@@ -205,11 +206,19 @@ def test_bad_pools_fail_before_any_write(emu, deployed, case, expected):
     else:
         inv = inventory(tmp_path, emu)
         spec = yaml.safe_load(inv.read_text())
-        spec['all']['children']['asterisk']['children']['pool_eu']['hosts']['eu-2']['vapi_api_key'] = KEYS['us']
+        eu2 = spec['all']['children']['asterisk']['children']['pool_eu']['hosts']['eu-2']
+        if case == 'node_in_other_org':
+            eu2['vapi_api_key'] = KEYS['us']
+        else:
+            eu2['vapi_phone_numbers'] = [{'number': EU_DIDS[0], 'name': 'named only on eu-2'}]
         inv.write_text(yaml.safe_dump(spec))
     admin(emu, 'DELETE', 'requests')
     out = play(tmp_path, inv, *args, ok=False)
     assert expected in out, out[-4000:]
+    if case == 'number_declared_differently':
+        # Every node of the pool stops, not only its leader.
+        assert re.search(r'eu-1 +: ok=\d+ +changed=0 +unreachable=0 +failed=1', out) and \
+            re.search(r'eu-2 +: ok=\d+ +changed=0 +unreachable=0 +failed=1', out), out[-3000:]
     assert [r for r in api_log(emu) if r['method'] != 'GET'] == []
 
 
