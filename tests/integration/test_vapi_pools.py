@@ -123,8 +123,12 @@ def pool_credential(url, region):
 @pytest.fixture(scope='module')
 def deployed(emu, tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp('pools')
-    admin(emu, 'DELETE', 'requests')
     inv = inventory(tmp_path, emu)
+    admin(emu, 'DELETE', 'requests')
+    check = play(tmp_path, inv, '--check', '--diff')
+    assert changed(check) > 0 and api_log(emu) and all(r['method'] == 'GET' for r in api_log(emu))
+    assert '192.0.2.12' in check and '198.51.100.22' in check  # the diff names both nodes of each pool
+    admin(emu, 'DELETE', 'requests')
     out = play(tmp_path, inv)
     return tmp_path, out, api_log(emu)
 
