@@ -68,7 +68,10 @@ options:
   gateways:
     description:
       - The trunk's gateways, replaced as a whole when they differ. Required with O(state=present).
-      - For a self-hosted SIP server this is its public IPv4 address with inbound and outbound enabled.
+      - Compared as a set (order does not matter), after filling in Vapi's defaults; each C(ip)/C(port) once.
+      - For a self-hosted SIP server this is its public IPv4 address with inbound and outbound enabled; for
+        a pool of servers behind one credential, one gateway per server (with O(gateways[].options_ping_enabled)
+        Vapi stops sending calls to a server that does not answer its OPTIONS).
     type: list
     elements: dict
     suboptions:
@@ -241,6 +244,7 @@ import binascii
 import copy
 import hashlib
 import hmac
+import json
 import os
 import re
 
@@ -278,6 +282,11 @@ def normalise_gateway(gateway):
     return out
 
 
+def gateway_key(gateway):
+    """A sortable, hashable form of a normalised gateway (for order-insensitive comparison)."""
+    return json.dumps(gateway, sort_keys=True)
+
+
 def validate(module):
     p = module.params
     check_uuid(module, 'id', p['id'])
@@ -298,6 +307,13 @@ def validate(module):
                                      '(Vapi identifies inbound gateways by address), got %r' % (field, ip))
         elif not (is_ipv4(ip) or is_hostname(ip)):
             module.fail_json(msg='%s.ip must be an IPv4 address or a host name, got %r' % (field, ip))
+    seen = {}
+    for index, gateway in enumerate(p['gateways']):
+        address = (gateway['ip'], gateway['port'])
+        if address in seen:
+            module.fail_json(msg='gateways[%d] and gateways[%d] are both %s:%s: each gateway once'
+                                 % (seen[address], index, address[0], address[1]))
+        seen[address] = index
     for field in ('tech_prefix', 'sip_diversion_header'):
         if p[field] is not None and len(p[field]) > 10000:
             module.fail_json(msg='%s must be at most 10000 characters' % field)
@@ -357,7 +373,9 @@ def patch_body(params, existing):
     if params['name'] is not None and existing.get('name') != params['name']:
         patch['name'] = params['name']
     current_gateways = [normalise_gateway(gw) for gw in existing.get('gateways') or []]
-    if desired_gateways(params) != current_gateways:
+    # Compared as a set: a pool's nodes listed in another order are the same trunk, and a
+    # reordered inventory must not PATCH (Vapi does not document an order meaning).
+    if sorted(map(gateway_key, desired_gateways(params))) != sorted(map(gateway_key, current_gateways)):
         patch['gateways'] = desired_gateways(params)
     if params['outbound_leading_plus_enabled'] is not None and \
             bool(existing.get('outboundLeadingPlusEnabled', False)) != params['outbound_leading_plus_enabled']:

@@ -81,6 +81,33 @@ def test_noop_when_only_defaults_differ(api, run_module, sent, mode):
     assert_no_secret(result)
 
 
+POOL_GATEWAYS = [{'ip': '203.0.113.%d' % n, 'optionsPingEnabled': True} for n in (10, 11, 12)]
+POOL_ARGS = dict(ARGS, gateways=[{'ip': '203.0.113.%d' % n, 'options_ping_enabled': True} for n in (10, 11, 12)])
+
+
+@pytest.mark.parametrize('mode', sorted(MODES))
+def test_pool_gateways_in_another_order_are_no_change(api, run_module, sent, mode):
+    listing(api, [dict(copy.deepcopy(EXISTING), gateways=list(reversed(POOL_GATEWAYS)))])
+    result = run_module(vapi_sip_trunk.main, POOL_ARGS, **MODES[mode])
+    assert result['changed'] is False
+    assert [call[0] for call in sent(api)] == ['GET']
+
+
+@pytest.mark.parametrize('mode', ['normal', 'check+diff'])
+def test_pool_node_added_sends_the_whole_list_once(api, run_module, sent, mode):
+    listing(api, [dict(copy.deepcopy(EXISTING), gateways=POOL_GATEWAYS[:2])])
+    full = [dict(FULL_GATEWAY, ip=g['ip'], optionsPingEnabled=True) for g in POOL_GATEWAYS]
+    if not MODES[mode]['check']:
+        api.add(responses.PATCH, API + '/credential/' + TRUNK_ID, json=dict(copy.deepcopy(EXISTING), gateways=full))
+    result = run_module(vapi_sip_trunk.main, POOL_ARGS, **MODES[mode])
+    assert result['changed'] is True
+    if MODES[mode]['check']:
+        assert [call[0] for call in sent(api)] == ['GET']
+        assert [g['ip'] for g in result['diff']['after']['gateways']] == ['203.0.113.10', '203.0.113.11', '203.0.113.12']
+    else:
+        assert sent(api, 'PATCH') == [('PATCH', '/credential/' + TRUNK_ID, {'gateways': full})]
+
+
 @pytest.mark.parametrize('mode', sorted(MODES))
 def test_update_sends_one_patch_with_only_what_differs(api, run_module, sent, mode):
     listing(api, [EXISTING])
@@ -183,6 +210,8 @@ def test_rename_by_id(api, run_module, sent):
     (dict(ARGS, gateways=[{'ip': '203.0.113.10', 'netmask': 20}]), 'gateways[0].netmask'),
     (dict(ARGS, gateways=[{'ip': '203.0.113.10', 'port': 70000}]), 'gateways[0].port'),
     (dict(ARGS, gateways=[]), 'gateways'),
+    (dict(ARGS, gateways=[{'ip': '203.0.113.10'}, {'ip': '203.0.113.11'}, {'ip': '203.0.113.10', 'netmask': 31}]),
+     'gateways[0] and gateways[2]'),
     (dict(ARGS, outbound_auth_password=None, update_password='always'), 'update_password'),
 ])
 def test_bad_input_fails_before_any_http_call(api, run_module, args, field):
