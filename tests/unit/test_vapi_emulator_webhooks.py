@@ -158,6 +158,7 @@ def test_backoff_plan_retries_until_2xx(run_module, http_emulator, receiver):
     ({'type': 'nonsense'}, 'type must be one of'),
     ({'assistantId': '6f0c2b8e-1111-4222-8333-444455556666'}, 'not found'),
     ({'colour': 'blue'}, 'property colour should not exist'),
+    ({'org': 3}, 'org must be an organisation index'),
 ])
 def test_bad_webhook_requests(http_emulator, spec, needle):
     emu = http_emulator()

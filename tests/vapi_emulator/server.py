@@ -712,8 +712,11 @@ class Emulator(object):
         kind = spec.get('type') or 'end-of-call-report'
         if kind not in SERVER_MESSAGE_TYPES:
             raise ApiError(400, ['type must be one of the following values: %s' % ', '.join(SERVER_MESSAGE_TYPES)])
+        index = spec.get('org') or 0
+        if not isinstance(index, int) or not 0 <= index < len(self.orgs):
+            raise ApiError(400, ['org must be an organisation index below %d' % len(self.orgs)])
         with self.lock:
-            org = self.orgs[int(spec.get('org') or 0)]
+            org = self.orgs[index]
             store = org['store']
             number = store['phone-number'].get(spec.get('phoneNumberId') or '')
             if spec.get('phoneNumberId') and number is None:
