@@ -6,12 +6,17 @@
 #        scripts/lab.sh deploy   only re-run site.yml against the running lab (extra args go to ansible-playbook)
 #        scripts/lab.sh call     only place the demo call
 #        scripts/lab.sh status   what runs where
+#        scripts/lab.sh webhook [TYPE]  with BYOM_LAB_WEBHOOKS=1: the emulator posts a Vapi-signed
+#                                server message (default end-of-call-report) to the receiver on the
+#                                edge; shows it reaching the stand-in downstream
 #        scripts/lab.sh down     remove the container and stop the emulator
 #
 # Real Vapi instead of the emulator: export VAPI_API_KEY and VAPI_API_URL (e.g. the API of your
 # region). Then no emulator is started and the demo call is skipped (it would leave loopback).
 # Knobs for tests running a second lab next to yours: BYOM_LAB_CONTAINER, BYOM_LAB_EMULATOR_PORT,
 # BYOM_LAB_DIR (pid/state/log files).
+# BYOM_LAB_WEBHOOKS=1 adds the webhook receiver on the edge (inventories/lab-webhooks, docs/webhooks.md)
+# and its stand-in downstream; off by default, so the default lab stays as fast as it was.
 # Knobs for deploying an installed collection instead of this clone (scripts/package.sh):
 # BYOM_LAB_PLAYBOOK (e.g. byom.telephony.site), BYOM_LAB_ANSIBLE_VENV (the virtualenv whose
 # ansible-playbook runs), BYOM_LAB_COLLECTIONS_PATH, BYOM_LAB_ANSIBLE_CONFIG.
@@ -32,6 +37,12 @@ emu_url="http://127.0.0.1:$emu_port"
 # Must match vapi_api_key in inventories/lab/group_vars (the emulator's only valid key).
 emu_key=byom-lab-key
 inventory=$root/inventories/lab
+inventory_args=(-i "$inventory")
+webhooks_on() { [ "${BYOM_LAB_WEBHOOKS:-0}" = 1 ]; }
+if webhooks_on; then inventory_args+=(-i "$root/inventories/lab-webhooks"); fi
+# Where the stand-in downstream listens inside the container (inventories/lab-webhooks).
+downstream_port=18080
+downstream_log=/root/byom-downstream.jsonl
 export BYOM_LAB_CONTAINER=$container BYOM_LAB_EMULATOR_URL=$emu_url
 
 # curl is not on every fresh machine; python3 is.
@@ -116,9 +127,9 @@ container_up() {
 
 deploy() {
   mkdir -p "$lab_dir"
-  log "ansible-playbook $playbook -i inventories/lab $*"
+  log "ansible-playbook $playbook ${inventory_args[*]#$root/} $*"
   set +e
-  ansible-playbook "$playbook" -i "$inventory" "$@" 2>&1 | tee "$lab_dir/site.log"
+  ansible-playbook "$playbook" "${inventory_args[@]}" "$@" 2>&1 | tee "$lab_dir/site.log"
   local rc=${PIPESTATUS[0]}
   set -e
   [ "$rc" -eq 0 ] || die "$playbook failed (rc $rc), log: $lab_dir/site.log"
@@ -318,6 +329,85 @@ sys.exit(0 if answered and media else 1)
 EOF
 }
 
+# The stand-in for the user's backend (webhooks_downstream_urls): logs each delivery (headers
+# that matter and the body) as a JSON line in the container and answers 200. Lab tooling only.
+downstream_script() {
+  cat <<'PY'
+import json, sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+port, log = int(sys.argv[1]), sys.argv[2]
+class H(BaseHTTPRequestHandler):
+    def log_message(self, *a):
+        pass
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        keep = ("idempotency-key", "x-byom-event-type", "x-byom-attempt", "content-type")
+        line = {"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items() if k.lower() in keep},
+                "body": json.loads(body or b"null")}
+        with open(log, "a") as f:
+            f.write(json.dumps(line) + "\n")
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
+PY
+}
+
+downstream_up() {
+  if docker exec "$container" python3 -c "import socket; socket.create_connection(('127.0.0.1', $downstream_port), 1)" 2>/dev/null; then
+    return 0
+  fi
+  downstream_script | docker exec -i "$container" sh -c 'cat >/root/byom-downstream.py'
+  docker exec -d "$container" python3 /root/byom-downstream.py "$downstream_port" "$downstream_log"
+  for _ in $(seq 1 25); do
+    docker exec "$container" python3 -c "import socket; socket.create_connection(('127.0.0.1', $downstream_port), 1)" 2>/dev/null \
+      && { log "stand-in downstream on 127.0.0.1:$downstream_port in $container (log $downstream_log)"; return 0; }
+    sleep 0.2
+  done
+  die "the stand-in downstream did not start in $container"
+}
+
+# The emulator plays Vapi: it signs a server message with the webhook credential's secret and
+# posts it to the assistant's server.url (the receiver on the edge), which queues it; the worker
+# delivers it to the stand-in downstream with an Idempotency-Key.
+webhook_demo() {
+  webhooks_on || die "BYOM_LAB_WEBHOOKS=1 is not set: the lab has no webhook receiver"
+  real_vapi && { log "webhook demo skipped: only the emulator can be told to send a server message"; return 0; }
+  downstream_up
+  python3 - "$emu_url" "$emu_key" "${1:-end-of-call-report}" "$container" "$downstream_log" <<'PY'
+import json, subprocess, sys, time, urllib.request
+url, api_key, kind, container, log = sys.argv[1:6]
+def call(method, path, body=None, auth=True):
+    req = urllib.request.Request(url + path, method=method, data=json.dumps(body).encode() if body is not None else None,
+                                 headers={"Content-Type": "application/json"})
+    if auth:
+        req.add_header("Authorization", "Bearer " + api_key)
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        return json.loads(resp.read())
+assistants = [a for a in call("GET", "/assistant") if (a.get("server") or {}).get("credentialId")]
+if not assistants:
+    sys.exit("no assistant with a server.credentialId in the emulator: deploy with BYOM_LAB_WEBHOOKS=1 first")
+# The lab's certificate is self-signed: the emulator skips verification (real Vapi needs a trusted one).
+sent = call("POST", "/_emulator/webhook", {"assistantId": assistants[0]["id"], "type": kind, "verify_tls": False}, auth=False)
+print("webhook sent: %s to %s -> HTTP %s %s" % (kind, sent["url"], sent["status"], json.dumps(sent["body"])))
+key = (sent["body"] or {}).get("idempotencyKey") if isinstance(sent["body"], dict) else None
+if sent["status"] != 200 or not key:
+    sys.exit(1)
+deadline = time.time() + 20
+while time.time() < deadline:
+    out = subprocess.run(["docker", "exec", container, "cat", log], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True).stdout
+    got = [json.loads(line) for line in out.splitlines() if line.strip()]
+    hit = [g for g in got if g["headers"].get("idempotency-key") == key]
+    if hit:
+        print("webhook delivered: yes (idempotency key %s, type %s, attempt %s)" % (
+            key, hit[0]["headers"].get("x-byom-event-type"), hit[0]["headers"].get("x-byom-attempt")))
+        sys.exit(0)
+    time.sleep(0.5)
+print("webhook delivered: no (key %s not in %s after 20 s)" % (key, log))
+sys.exit(1)
+PY
+}
+
 status() {
   printf 'container: %s (%s)\n' "$container" "$(docker inspect -f '{{.State.Status}}' "$container" 2>/dev/null || echo absent)"
   if real_vapi; then printf 'vapi: %s (real API)\n' "$VAPI_API_URL"
@@ -334,9 +424,11 @@ case $cmd in
     container_up
     deploy "$@"
     demo_call
+    if webhooks_on; then webhook_demo; fi
     ;;
-  deploy) emulator_up; container_up; deploy "$@" ;;
+  deploy) emulator_up; container_up; deploy "$@"; if webhooks_on; then downstream_up; fi ;;
   call) demo_call ;;
+  webhook) webhook_demo "$@" ;;
   status) status ;;
   down)
     if docker inspect "$container" >/dev/null 2>&1; then
@@ -346,5 +438,5 @@ case $cmd in
     # The emulated Vapi account goes with the lab (a real account is never touched here).
     rm -f "$lab_dir/vapi-state.json"
     ;;
-  *) echo "usage: $0 up|deploy|call|status|down" >&2; exit 2 ;;
+  *) echo "usage: $0 up|deploy|call|webhook|status|down" >&2; exit 2 ;;
 esac

@@ -32,7 +32,7 @@ PLAYBOOK = """
 """
 
 
-def inventory(tmp_path, edge_b_dids):
+def inventory(tmp_path, edge_b_dids, **extra):
     inv = {'all': {'children': {'asterisk': {
         'hosts': {
             'edge-a': {'vapi_gateway_ip': '192.0.2.10', 'asterisk_dids': ['+15550100011'],
@@ -52,6 +52,7 @@ def inventory(tmp_path, edge_b_dids):
                 {'name': 'front-desk', 'first_message': 'Hello', 'model': {'provider': 'openai', 'model': 'gpt-4o-mini'}},
                 {'name': 'after-hours', 'first_message': 'We are closed'},
             ],
+            **extra,
         },
     }}}}
     path = tmp_path / 'hosts.yml'
@@ -143,3 +144,41 @@ def test_two_hosts_one_trunk_each_shared_assistants(emulator, tmp_path):
     reqs = requests_made()
     assert {r['method'] for r in reqs} == {'GET'}, reqs
     print(f're-run: changed=0, {len(reqs)} requests, all GET')
+
+
+WEBHOOK_SECRET = 'vapi-role-webhook-secret-01'
+WEBHOOKS = dict(vapi_webhooks_url='https://hooks.example.com:8443/vapi/webhook', webhooks_secret=WEBHOOK_SECRET,
+                vapi_webhooks_timeout_seconds=12)
+
+
+def test_webhook_credential_and_server_on_the_assistants(emulator, tmp_path):
+    api('POST', '/_emulator/reset', auth=False)
+    inv = inventory(tmp_path, ['+15550100021'], **WEBHOOKS)
+    proc = play(tmp_path, inv)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    hooks = [c for c in api('GET', '/credential') if c['provider'] == 'webhook']
+    assert [(c['name'], c['authenticationPlan']) for c in hooks] == [('byom-webhooks', {'type': 'hmac', 'algorithm': 'sha256'})]
+    stored = api('GET', '/_emulator/state', auth=False)['credential'][hooks[0]['id']]
+    assert stored['authenticationPlan']['secretKey'] == WEBHOOK_SECRET
+    assert WEBHOOK_SECRET not in proc.stdout
+    for assistant in api('GET', '/assistant'):
+        assert assistant['server'] == {'url': WEBHOOKS['vapi_webhooks_url'], 'credentialId': hooks[0]['id'], 'timeoutSeconds': 12,
+                                       'backoffPlan': {'type': 'exponential', 'maxRetries': 3, 'baseDelaySeconds': 1}}
+    # Numbers keep no server of their own by default: Vapi uses the assistant's.
+    assert all('server' not in n for n in api('GET', '/phone-number'))
+
+    api('DELETE', '/_emulator/requests', auth=False)
+    again = play(tmp_path, inv)
+    assert again.returncode == 0 and changed(again.stdout) == 0, again.stdout[-4000:]
+    assert {r['method'] for r in requests_made()} == {'GET'}
+
+
+def test_bad_webhook_settings_are_refused_before_any_request(emulator, tmp_path):
+    api('POST', '/_emulator/reset', auth=False)
+    inv = inventory(tmp_path, ['+15550100021'], **dict(WEBHOOKS, webhooks_secret='short',
+                                                        vapi_webhooks_backoff_plan={'type': 'linear', 'maxRetries': 3}))
+    proc = play(tmp_path, inv)
+    assert proc.returncode != 0
+    assert 'Vapi webhook settings are invalid' in proc.stdout and "'type': 'linear'" in proc.stdout
+    assert 'short' not in proc.stdout.split('Vapi webhook settings are invalid')[1].split('vapi_webhooks_credential_name')[0]
+    assert requests_made() == []

@@ -73,7 +73,7 @@ def test_create_fills_server_fields_and_hides_the_password(emu):
      'gateways.0.outboundProtocol must be one of the following values: tls/srtp, tcp, tls, udp'),
     ({'provider': 'byo-sip-trunk', 'name': 'x'}, 'gateways should not be null or undefined'),
     (dict(TRUNK, name='n' * 41), 'name must be shorter than or equal to 40 characters'),
-    ({'provider': 'twilio'}, 'provider must be one of the following values: byo-sip-trunk'),
+    ({'provider': 'twilio'}, 'provider must be one of the following values: byo-sip-trunk, webhook'),
 ])
 def test_bad_bodies_are_refused_like_nestjs(emu, body, message):
     resp = emu.call('POST', '/credential', body)

@@ -38,18 +38,27 @@ Admin endpoints (no authentication), under ``/_emulator/``:
   first (the create happens, only the answer is lost), for ambiguous-failure tests.
   ``GET`` lists the armed faults, ``DELETE`` disarms them;
 * ``GET /_emulator/state``: every stored resource including write-only fields;
+* ``POST /_emulator/webhook``: send a server message the way Vapi does (see ``send_server_message``):
+  body ``{assistantId | phoneNumberId, type, message, cafile, verify_tls, org}``; answers what
+  the server URL answered, with every attempt;
 * ``GET /_emulator/health``.
+
+Webhook credentials (``provider: webhook``, ``CreateWebhookCredentialDTO``) are stored like the
+SIP trunk ones, their ``secretKey`` / ``token`` write-only; ``/_emulator/webhook`` signs with them.
 """
 from __future__ import absolute_import, division, print_function
 
 import argparse
+import base64
 import copy
 import datetime
+import hashlib
 import hmac
 import ipaddress
 import json
 import os
 import re
+import ssl
 import sys
 import threading
 import time
@@ -57,7 +66,9 @@ import uuid
 
 try:
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.error import HTTPError, URLError
     from urllib.parse import parse_qs, urlsplit
+    from urllib.request import Request, urlopen
 except ImportError:  # pragma: no cover - Python 2 is not supported
     raise SystemExit('the Vapi emulator needs Python 3')
 
@@ -78,13 +89,16 @@ REASONS = {
     409: 'Conflict', 429: 'Too Many Requests', 500: 'Internal Server Error',
     502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
 }
-SECRET_KEYS = ('authPassword', 'X-Vapi-Secret', 'x-vapi-secret', 'Authorization', 'authorization', 'secret')
+SECRET_KEYS = ('authPassword', 'X-Vapi-Secret', 'x-vapi-secret', 'Authorization', 'authorization', 'secret', 'secretKey',
+               'token')
 
 # Which DTO validates which request: resource -> {discriminator value: (create DTO, update DTO)}.
 RESOURCES = {
     'credential': {
         'discriminator': 'provider',
-        'dto': {'byo-sip-trunk': ('CreateByoSipTrunkCredentialDTO', 'UpdateByoSipTrunkCredentialDTO')},
+        'dto': {'byo-sip-trunk': ('CreateByoSipTrunkCredentialDTO', 'UpdateByoSipTrunkCredentialDTO'),
+                # The spec has no UpdateWebhookCredentialDTO: DtoValidator derives it (see there).
+                'webhook': ('CreateWebhookCredentialDTO', 'UpdateWebhookCredentialDTO')},
     },
     'assistant': {
         'discriminator': None,
@@ -118,6 +132,14 @@ class DtoValidator(object):
     def __init__(self, document=None):
         self.document = document if document is not None else load_schemas()
         self.schemas = self.document['components']['schemas']
+        # Vapi's spec publishes the webhook credential's create DTO only. Its update, like every
+        # other Update*CredentialDTO there, is assumed to be the create DTO with nothing required
+        # (UNVERIFIED: the /credential paths are missing from the spec).
+        create = self.schemas.get('CreateWebhookCredentialDTO')
+        if create is not None and 'UpdateWebhookCredentialDTO' not in self.schemas:
+            update = copy.deepcopy(create)
+            update.pop('required', None)
+            self.schemas['UpdateWebhookCredentialDTO'] = update
         self._validators = {}
 
     def names(self):
@@ -625,6 +647,12 @@ class Emulator(object):
         plan = record.get('outboundAuthenticationPlan')
         if isinstance(plan, dict) and 'authPassword' in plan:
             return plan.pop('authPassword')
+        # A webhook credential's HMAC key (or bearer token) is write-only like every other secret.
+        plan = record.get('authenticationPlan')
+        if isinstance(plan, dict):
+            for key in ('secretKey', 'token'):
+                if key in plan:
+                    return plan.pop(key)
         return None
 
     def _update(self, kind, rid, body):
@@ -670,16 +698,179 @@ class Emulator(object):
                 target['store'][kind][record['id']] = record
             self._save()
 
+    def prepare_server_message(self, spec):
+        """(url, body bytes, headers, timeout, backoffPlan, message) for POST /_emulator/webhook.
+
+        The server is the assistant's, else the phone number's (Vapi's precedence: assistant,
+        then phone number, then org; the org level is not emulated).
+        """
+        if not isinstance(spec, dict):
+            raise ApiError(400, ['request body must be a JSON object'])
+        unknown = set(spec) - {'assistantId', 'phoneNumberId', 'type', 'message', 'cafile', 'verify_tls', 'org'}
+        if unknown:
+            raise ApiError(400, ['property %s should not exist' % key for key in sorted(unknown)])
+        kind = spec.get('type') or 'end-of-call-report'
+        if kind not in SERVER_MESSAGE_TYPES:
+            raise ApiError(400, ['type must be one of the following values: %s' % ', '.join(SERVER_MESSAGE_TYPES)])
+        index = spec.get('org') or 0
+        if not isinstance(index, int) or not 0 <= index < len(self.orgs):
+            raise ApiError(400, ['org must be an organisation index below %d' % len(self.orgs)])
+        with self.lock:
+            org = self.orgs[index]
+            store = org['store']
+            number = store['phone-number'].get(spec.get('phoneNumberId') or '')
+            if spec.get('phoneNumberId') and number is None:
+                raise ApiError(404, 'phone number %s not found' % spec['phoneNumberId'])
+            assistant_id = spec.get('assistantId') or (number or {}).get('assistantId')
+            assistant = store['assistant'].get(assistant_id or '')
+            if spec.get('assistantId') and assistant is None:
+                raise ApiError(404, 'assistant %s not found' % spec['assistantId'])
+            server = None
+            for holder in (assistant, number):
+                if holder and (holder.get('server') or {}).get('url'):
+                    server = copy.deepcopy(holder['server'])
+                    break
+            if server is None:
+                raise ApiError(400, 'neither the assistant nor the phone number has a server.url')
+            credential = store['credential'].get(server.get('credentialId') or '')
+            if server.get('credentialId') and credential is None:
+                raise ApiError(400, 'Credential %s not found' % server['credentialId'])
+            secret = org['secrets'].get(server.get('credentialId') or '')
+            call = {'id': str(uuid.uuid4()), 'orgId': org['id'], 'type': 'inboundPhoneCall', 'status': 'ended',
+                    'assistantId': assistant_id, 'phoneNumberId': (number or {}).get('id'),
+                    'customer': {'number': '+15550109999'}, 'createdAt': _now()}
+            body = json.dumps(server_message(kind, call, copy.deepcopy(assistant), copy.deepcopy(number),
+                                             spec.get('message'))).encode('utf-8')
+        headers = webhook_headers(server, credential, secret, body, server['url'])
+        return server['url'], body, headers, float(server.get('timeoutSeconds') or 20), server.get('backoffPlan'), kind
+
+    def send_server_message(self, spec):
+        url, body, headers, timeout, backoff, kind = self.prepare_server_message(spec)
+        context = None
+        if url.startswith('https:'):
+            if spec.get('verify_tls', True) is False:
+                context = ssl._create_unverified_context()  # pylint: disable=protected-access
+            else:
+                context = ssl.create_default_context(cafile=spec.get('cafile'))
+        attempts = post_webhook(url, body, headers, timeout, backoff, context)
+        self.record('WEBHOOK', url, {}, attempts[-1].get('status'), {'type': kind, 'attempts': len(attempts)})
+        return {'url': url, 'type': kind, 'status': attempts[-1].get('status'), 'body': attempts[-1].get('body'),
+                'attempts': attempts, 'request': json.loads(body.decode('utf-8')),
+                'headers': sorted(h.lower() for h in headers)}
+
     def state(self, org=0):
         with self.lock:
             out = copy.deepcopy(self.orgs[org]['store'])
             for rid, secret in self.orgs[org]['secrets'].items():
                 if rid in out['phone-number']:
                     out['phone-number'][rid].setdefault('authentication', {})['password'] = secret
+                elif out['credential'].get(rid, {}).get('provider') == 'webhook':
+                    plan = out['credential'][rid].setdefault('authenticationPlan', {})
+                    plan['token' if plan.get('type') == 'bearer' else 'secretKey'] = secret
                 else:
                     plan = out['credential'].get(rid, {}).setdefault('outboundAuthenticationPlan', {})
                     plan['authPassword'] = secret
             return out
+
+
+SERVER_MESSAGE_TYPES = ('status-update', 'end-of-call-report', 'hang', 'transcript', 'speech-update',
+                        'conversation-update', 'assistant-request', 'tool-calls', 'user-interrupted')
+# Bounds of the emulated backoffPlan, so a test never hangs on it (Vapi allows 10 retries of 10 s base).
+WEBHOOK_MAX_DELAY_S = 5.0
+
+
+def server_message(kind, call, assistant, phone_number, extra=None):
+    """A ServerMessage body shaped like Vapi's (ServerMessageStatusUpdate, ServerMessageEndOfCallReport...)."""
+    now = time.time()
+    message = {'type': kind, 'timestamp': int(now * 1000), 'call': call, 'customer': call.get('customer')}
+    if assistant is not None:
+        message['assistant'] = assistant
+    if phone_number is not None:
+        message['phoneNumber'] = phone_number
+    if kind == 'status-update':
+        message.update({'status': 'ended', 'endedReason': 'customer-ended-call'})
+    elif kind == 'end-of-call-report':
+        started = datetime.datetime.fromtimestamp(now - 42, datetime.timezone.utc)
+        ended = datetime.datetime.fromtimestamp(now, datetime.timezone.utc)
+        message.update({
+            'endedReason': 'customer-ended-call',
+            'startedAt': started.strftime('%Y-%m-%dT%H:%M:%S.000Z'),
+            'endedAt': ended.strftime('%Y-%m-%dT%H:%M:%S.000Z'),
+            'durationSeconds': 42, 'cost': 0.07,
+            'artifact': {'transcript': 'AI: Hello, you reached the byom lab.\nUser: Bye.',
+                         'messages': [{'role': 'bot', 'message': 'Hello, you reached the byom lab.'},
+                                      {'role': 'user', 'message': 'Bye.'}]},
+            'analysis': {'summary': 'The caller said goodbye.', 'successEvaluation': 'true'},
+        })
+    elif kind == 'hang':
+        pass
+    elif kind == 'transcript':
+        message.update({'role': 'user', 'transcriptType': 'final', 'transcript': 'Bye.'})
+    for key, value in (extra or {}).items():
+        message[key] = value
+    return {'message': message}
+
+
+def webhook_headers(server, credential, secret, body, url):
+    """The headers Vapi adds for a server's credential (HMAC or bearer) and its own headers.
+
+    HMAC: the signature of payloadFormat (default ``{timestamp}.{body}``) in signatureHeader
+    (default x-signature), the timestamp in timestampHeader (default x-timestamp). The timestamp
+    is in milliseconds here (UNVERIFIED: Vapi does not document the unit; the receiver takes both).
+    """
+    headers = {'Content-Type': 'application/json'}
+    headers.update(dict((str(k), str(v)) for k, v in (server.get('headers') or {}).items()))
+    plan = (credential or {}).get('authenticationPlan') or {}
+    if plan.get('type') == 'hmac' and secret is not None:
+        timestamp = str(int(time.time() * 1000))
+        message_id = str(uuid.uuid4())
+        payload = plan.get('payloadFormat') or '{timestamp}.{body}'
+        if plan.get('includeTimestamp') is False:
+            payload = payload.replace('{timestamp}.', '')
+        head, _dummy, tail = payload.partition('{body}')
+        for name, value in (('{timestamp}', timestamp), ('{method}', 'POST'), ('{url}', url), ('{svix-id}', message_id)):
+            head, tail = head.replace(name, value), tail.replace(name, value)
+        key = base64.b64decode(secret) if plan.get('secretIsBase64') else secret.encode('utf-8')
+        digest = hmac.new(key, head.encode('utf-8') + body + tail.encode('utf-8'),
+                          getattr(hashlib, plan.get('algorithm') or 'sha256')).digest()
+        text = base64.b64encode(digest).decode() if plan.get('signatureEncoding') == 'base64' else digest.hex()
+        headers[plan.get('signatureHeader') or 'x-signature'] = (plan.get('signaturePrefix') or '') + text
+        headers[plan.get('timestampHeader') or 'x-timestamp'] = timestamp
+        if plan.get('messageIdHeader'):
+            headers[plan['messageIdHeader']] = message_id
+    elif plan.get('type') == 'bearer' and secret is not None:
+        prefix = '' if plan.get('bearerPrefixEnabled') is False else 'Bearer '
+        headers[plan.get('headerName') or 'Authorization'] = prefix + secret
+    return headers
+
+
+def post_webhook(url, body, headers, timeout, backoff=None, context=None, sleep=time.sleep):
+    """POSTs like Vapi: once, or with server.backoffPlan's retries on an error or a non-2xx status."""
+    backoff = backoff or {}
+    retries = int(min(max(backoff.get('maxRetries') or 0, 0), 10))
+    base = float(backoff.get('baseDelaySeconds') or 0)
+    excluded = set(int(code) for code in backoff.get('excludedStatusCodes') or [] if isinstance(code, int))
+    attempts = []
+    for attempt in range(retries + 1):
+        if attempt:
+            delay = base * (2 ** (attempt - 1)) if backoff.get('type') == 'exponential' else base
+            sleep(min(delay, WEBHOOK_MAX_DELAY_S))
+        try:
+            with urlopen(Request(url, data=body, headers=headers, method='POST'), timeout=timeout, context=context) as resp:
+                status, raw = resp.status, resp.read()
+        except HTTPError as err:
+            status, raw = err.code, err.read()
+        except (URLError, OSError) as err:
+            attempts.append({'error': str(getattr(err, 'reason', err))})
+            continue
+        try:
+            answer = json.loads(raw.decode('utf-8'))
+        except ValueError:
+            answer = raw.decode('utf-8', 'replace')
+        attempts.append({'status': status, 'body': answer})
+        if 200 <= status < 300 or status in excluded:
+            break
+    return attempts
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -799,6 +990,9 @@ class Handler(BaseHTTPRequestHandler):
                     return self._send(200, [])
             if path == '/_emulator/state' and self.command == 'GET':
                 return self._send(200, emu.state(int(query.get('org', 0))))
+            if path == '/_emulator/webhook' and self.command == 'POST':
+                # Logged as method WEBHOOK: Vapi calling out, not a client calling in.
+                return self._send(200, emu.send_server_message(self._body()))
             if path == '/_emulator/seed' and self.command == 'POST':
                 seed = self._body() or {}
                 emu.seed(seed.get('kind'), seed.get('records', []), int(seed.get('org', 0)))
