@@ -212,6 +212,9 @@ CASES = [
     ('vapi', ['vapi_assistants', 'name'], {'vapi_assistants': [{'name': LONG}]}),
     ('vapi', ['vapi_phone_numbers', 'number'], {'vapi_phone_numbers': [{'number': '5550100001'}]}),
     ('vapi', ['vapi_api_url'], {'vapi_api_url': 'ftp://127.0.0.1/'}),
+    ('vapi', ['vapi_api_url'], {'vapi_api_url': 'http://api.vapi.ai'}),
+    ('vapi', ['vapi_api_url'], {'vapi_api_url': 'http://127.0.0.1.example.invalid:8080'}),
+    ('vapi', ['vapi_gateway_netmask'], {'vapi_gateway_netmask': 24}),
 ]
 
 FIND_CHANGED = (
