@@ -16,8 +16,8 @@ description:
     C(dialplan show), C(module show)) and compares them with what the role declared.
   - PJSIP objects are compared both ways. A missing one was dropped (a bad option); an extra one came
     from somewhere the role does not write (another sorcery source, a stray include).
-  - Each declared dialplan context must hold exactly the declared extensions (patterns) and no include:
-    Asterisk drops an extension it refuses with a WARNING only, and an extra one is a route nobody declared.
+  - Each declared dialplan context must hold exactly the declared extensions (patterns) and no include,
+    because Asterisk drops an extension it refuses with a WARNING only, and an extra one is a route nobody declared.
   - Modules in O(expected.modules_running) must be C(Running); modules in O(expected.modules_absent) must not
     appear at all.
 options:
