@@ -14,7 +14,6 @@ import re
 
 import pytest
 
-from ansible.errors import AnsibleFilterError
 from ansible_collections.byom.telephony.plugins.filter.asterisk_load_problems import (
     FilterModule, asterisk_load_problems, dialplan_contexts, module_states, pjsip_names)
 
@@ -195,7 +194,7 @@ def test_a_kind_left_out_is_not_checked_but_an_unanswered_question_is_an_error()
     answers = load_answers()
     assert asterisk_load_problems({}, {}) == []
     del answers['pjsip show transports']
-    with pytest.raises(AnsibleFilterError, match='pjsip show transports'):
+    with pytest.raises(ValueError, match='pjsip show transports'):
         asterisk_load_problems(answers, expected(answers))
 
 
