@@ -5,7 +5,8 @@
 
 The answers are the real ones of Debian sid's Asterisk 22 to the role's verify.yml (security
 lab: one carrier "carrier" with outbound auth, Vapi, one DID, one transfer target), split the
-way verify.yml splits them.
+way verify.yml splits them; "module show" and "pjsip show transports" are the asterisk_sid
+scenario's.
 """
 from __future__ import absolute_import, division, print_function
 
@@ -13,33 +14,22 @@ import os
 import re
 
 import pytest
+import yaml
 
 from ansible_collections.byom.telephony.plugins.filter.asterisk_load_problems import (
     FilterModule, asterisk_load_problems, dialplan_contexts, module_states, pjsip_names)
 
+with open(os.path.join(os.path.dirname(__file__), '..', '..', 'roles', 'asterisk', 'defaults', 'main.yml')) as handle:
+    NOLOAD = yaml.safe_load(handle)['asterisk_modules_noload']
 FIXTURE = os.path.join(os.path.dirname(__file__), 'fixtures', 'asterisk22', 'verify-answers.txt')
 
-# Asterisk 22's "module show" columns (a cut: the real list has ~200 lines).
-MODULE_SHOW = '''\
-Module                         Description                              Use Count  Status      Support Level
-app_dial.so                    Dialing Application                      0          Running              core
-chan_pjsip.so                  PJSIP Channel Driver                     0          Running              core
-res_pjsip.so                   Basic SIP resource                       49         Running              core
-res_pjsip_authenticator_digest.so PJSIP authentication resource          0          Running              core
-res_pjsip_outbound_registration.so PJSIP Outbound Registration Support    0          Running              core
-res_pjsip_session.so           PJSIP Session resource                   9          Running              core
-6 modules loaded
-'''
+def fixture(name):
+    with open(os.path.join(os.path.dirname(FIXTURE), name)) as handle:
+        return handle.read()
 
-TRANSPORTS = '''
-Transport:  <TransportId........>  <Type>  <cos>  <tos>  <BindAddress....................>
-==========================================================================================
 
-Transport:  transport-udp             udp      0      0  0.0.0.0:5060
-
-Objects found: 1
-
-'''
+MODULE_SHOW = fixture('module-show.txt')        # all 348 modules of the asterisk_sid scenario
+TRANSPORTS = fixture('pjsip-show-transports.txt')
 
 REGISTRATIONS = '''
  <Registration/ServerURI..............................>  <Auth....................>  <Status.......>
@@ -80,7 +70,7 @@ def expected(answers, **changes):
         'identifies': ['vapi', 'carrier'], 'transports': ['transport-udp'], 'registrations': [],
         'contexts': dict(HELPERS, **{'from-vapi': from_vapi(answers)}),
         'modules_running': ['res_pjsip.so', 'res_pjsip_authenticator_digest'],
-        'modules_absent': ['chan_sip.so', 'res_pjsip_endpoint_identifier_anonymous.so', 'chan_iax2.so'],
+        'modules_absent': ['chan_sip.so'] + NOLOAD,
     }
     result.update(changes)
     return result
@@ -175,8 +165,7 @@ def test_the_digest_authenticator_must_run():
                                        if not line.startswith('res_pjsip_authenticator_digest'))
     assert asterisk_load_problems(answers, expected(answers)) == [
         'module res_pjsip_authenticator_digest.so is not loaded (must be Running)']
-    answers['module show'] = MODULE_SHOW.replace('0          Running              core\nres_pjsip_outbound',
-                                                 '0          Not Running          core\nres_pjsip_outbound')
+    answers['module show'] = re.sub(r'(?m)^(res_pjsip_authenticator_digest\.so .*)Running', r'\1Not Running', MODULE_SHOW)
     assert asterisk_load_problems(answers, expected(answers)) == [
         'module res_pjsip_authenticator_digest.so is Not Running (must be Running)']
 
@@ -184,8 +173,9 @@ def test_the_digest_authenticator_must_run():
 @pytest.mark.parametrize('module', ['chan_sip.so', 'chan_iax2.so', 'res_pjsip_endpoint_identifier_anonymous.so'])
 def test_a_module_that_must_not_load_is_named(module):
     answers = load_answers()
+    assert module not in module_states(MODULE_SHOW)
     answers['module show'] = MODULE_SHOW.replace(
-        '6 modules loaded', '%-30s Some module                              0          Running              extended\n7 modules loaded' % module)
+        '348 modules loaded', '%-30s Some module                              0          Running              extended\n349 modules loaded' % module)
     assert module_states(answers['module show'])[module] == 'Running'
     assert asterisk_load_problems(answers, expected(answers)) == ['module %s is loaded (Running) and must not be' % module]
 
