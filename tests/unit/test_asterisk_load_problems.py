@@ -23,6 +23,7 @@ with open(os.path.join(os.path.dirname(__file__), '..', '..', 'roles', 'asterisk
     NOLOAD = yaml.safe_load(handle)['asterisk_modules_noload']
 FIXTURE = os.path.join(os.path.dirname(__file__), 'fixtures', 'asterisk22', 'verify-answers.txt')
 
+
 def fixture(name):
     with open(os.path.join(os.path.dirname(FIXTURE), name)) as handle:
         return handle.read()
