@@ -207,6 +207,17 @@ def test_8_broken_option_failed_the_play(host):
     assert re.search(r"^\s*Endpoint:\s+vapi\s", cli(host, "pjsip show endpoints"), re.M)
 
 
+def test_proof_of_load_named_what_no_file_shows(host):
+    """side_effect.yml removed a blocked pattern from [from-vapi] and added a catch-all at
+    runtime; the role's run failed naming both."""
+    text = host.file("/root/byom-proof-of-load.txt").content_string
+    assert "lost extension _+449X. in from-vapi" in text, text
+    assert "extra extension _X. in from-vapi" in text, text
+    # ...and the restore runs left exactly the declared configuration.
+    dialplan = cli(host, "dialplan show from-vapi")
+    assert "'_+449X.' =>" in dialplan and "'_X.' =>" not in dialplan, dialplan
+
+
 def test_contactless_trunk_loaded_and_vapi_reached_the_carrier(host):
     """side_effect.yml ran the role with no credential id and no contact URI (site.yml's first
     pass): the AOR had no contact, the proof of load passed, Vapi's call still got through."""
