@@ -175,8 +175,9 @@ def test_webhook_credential_and_server_on_the_assistants(emulator, tmp_path):
 
 def test_bad_webhook_settings_are_refused_before_any_request(emulator, tmp_path):
     api('POST', '/_emulator/reset', auth=False)
-    inv = inventory(tmp_path, ['+15550100021'], **dict(WEBHOOKS, webhooks_secret='short',
-                                                        vapi_webhooks_backoff_plan={'type': 'linear', 'maxRetries': 3}))
+    bad = dict(WEBHOOKS)
+    bad.update(webhooks_secret='short', vapi_webhooks_backoff_plan={'type': 'linear', 'maxRetries': 3})
+    inv = inventory(tmp_path, ['+15550100021'], **bad)
     proc = play(tmp_path, inv)
     assert proc.returncode != 0
     assert 'Vapi webhook settings are invalid' in proc.stdout and "'type': 'linear'" in proc.stdout

@@ -112,7 +112,8 @@ def test_webhook_credential_bad_bodies_are_refused_like_vapi(http_emulator):
     _status, made = emu.handle('POST', '/credential', {}, {
         'provider': 'webhook', 'name': 'w', 'authenticationPlan': {'type': 'hmac', 'secretKey': SECRET, 'algorithm': 'sha256'}})
     with pytest.raises(Exception) as err:
-        emu.handle('PATCH', '/credential/' + made['id'], {}, {'authenticationPlan': {'type': 'hmac', 'algorithm': 'sha256', 'secretKey': 'x', 'signatureHeader': 5}})
+        emu.handle('PATCH', '/credential/' + made['id'], {},
+                   {'authenticationPlan': {'type': 'hmac', 'algorithm': 'sha256', 'secretKey': 'x', 'signatureHeader': 5}})
     assert 'authenticationPlan.signatureHeader must be a string' in str(err.value.body)
     _status, patched = emu.handle('PATCH', '/credential/' + made['id'], {}, {'name': 'renamed'})
     assert patched['name'] == 'renamed' and patched['authenticationPlan'] == {'type': 'hmac', 'algorithm': 'sha256'}
