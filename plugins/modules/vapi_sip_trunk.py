@@ -484,9 +484,12 @@ def find_gateway_owner(module, items):
     address = inbound_ip(module.params)
     if address is None:
         return None
-    return find_unique(module, items, 'SIP trunk credential', 'gateway IP %s' % address,
-                       lambda c: c.get('provider') == PROVIDER
-                       and any(isinstance(g, dict) and g.get('ip') == address for g in c.get('gateways') or []))
+
+    def owns_address(credential):
+        gateways = [g for g in credential.get('gateways') or [] if isinstance(g, dict)]
+        return credential.get('provider') == PROVIDER and any(g.get('ip') == address for g in gateways)
+
+    return find_unique(module, items, 'SIP trunk credential', 'gateway IP %s' % address, owns_address)
 
 
 def find(module, client):
