@@ -545,6 +545,18 @@ def find_unique(module, items, label, key_desc, predicate):
     return matches[0] if matches else None
 
 
+def get_by_id(module, client, path, label, provider=None, provider_noun=None):
+    """The resource the module's id option names. Fails when it belongs to another provider, or
+    when it does not exist and state is present (an id is never created); None for absent."""
+    p = module.params
+    found = client.get(path, p['id'])
+    if found is not None and provider is not None and found.get('provider') != provider:
+        module.fail_json(msg='%s %s is a %r %s, not %s' % (label, p['id'], found.get('provider'), provider_noun, provider))
+    if found is None and p['state'] == 'present':
+        module.fail_json(msg='no Vapi %s with id %s (to create one, leave id unset)' % (label, p['id']))
+    return found
+
+
 def ensure(module, client, path, existing, create_body, patch_body, finder, view=None, public=None):
     """Create, update or leave one resource; honours check mode and builds the diff.
 

@@ -191,7 +191,7 @@ assistant:
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.byom.telephony.plugins.module_utils.vapi import (
     VapiClient, VapiError, check_name, check_range, check_server, check_uuid, ensure,
-    fail_api, find_unique, is_subset, mask_secrets, nested_patch, remove, server_argument_spec, server_body,
+    fail_api, find_unique, get_by_id, is_subset, mask_secrets, nested_patch, remove, server_argument_spec, server_body,
     vapi_argument_spec,
 )
 from ansible_collections.byom.telephony.plugins.module_utils.vapi_dto import errors as dto_errors
@@ -285,10 +285,7 @@ def find_by_name(module, client):
 def lookup(module, client):
     p = module.params
     if p['id']:
-        found = client.get(PATH, p['id'])
-        if found is None and p['state'] == 'present':
-            module.fail_json(msg='no Vapi assistant with id %s (to create one, leave id unset)' % p['id'])
-        return found
+        return get_by_id(module, client, PATH, 'assistant')
     return find_by_name(module, client)
 
 

@@ -217,7 +217,7 @@ import re
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.byom.telephony.plugins.module_utils.vapi import (
     VapiClient, VapiError, check_e164, check_name, check_server, check_uuid, deep_merge, ensure,
-    fail_api, find_unique, is_subset, mask_secrets, remove, server_argument_spec, server_body,
+    fail_api, find_unique, get_by_id, is_subset, mask_secrets, remove, server_argument_spec, server_body,
     vapi_argument_spec,
 )
 from ansible_collections.byom.telephony.plugins.module_utils.vapi_dto import errors as dto_errors
@@ -372,12 +372,7 @@ def public(resource):
 def lookup(module, client):
     p = module.params
     if p['id']:
-        found = client.get(PATH, p['id'])
-        if found is not None and found.get('provider') != p['provider']:
-            module.fail_json(msg='phone number %s is a %r number, not %s' % (p['id'], found.get('provider'), p['provider']))
-        if found is None and p['state'] == 'present':
-            module.fail_json(msg='no Vapi phone number with id %s (to create one, leave id unset)' % p['id'])
-        return found
+        return get_by_id(module, client, PATH, 'phone number', p['provider'], 'number')
     return find_by_number(module, client)
 
 

@@ -251,7 +251,7 @@ import re
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_bytes
 from ansible_collections.byom.telephony.plugins.module_utils.vapi import (
-    VapiClient, VapiError, check_name, check_range, check_uuid, ensure, fail_api, find_unique,
+    VapiClient, VapiError, check_name, check_range, check_uuid, ensure, fail_api, find_unique, get_by_id,
     MASK, is_hostname, is_ipv4, mask_secrets, remove, vapi_argument_spec,
 )
 
@@ -453,11 +453,7 @@ def lookup(module, client):
             return found
         return find(module, client)
     if p['id']:
-        found = client.get(PATH, p['id'])
-        if found is not None and found.get('provider') != PROVIDER:
-            module.fail_json(msg='credential %s is a %r credential, not %s' % (p['id'], found.get('provider'), PROVIDER))
-        if found is None and p['state'] == 'present':
-            module.fail_json(msg='no Vapi credential with id %s (to create one, leave id unset)' % p['id'])
+        found = get_by_id(module, client, PATH, 'credential', PROVIDER, 'credential')
         if found is not None and p['name'] is not None and found.get('name') != p['name'] and p['state'] == 'present':
             module.warn('credential %s is named %r in Vapi (renamed in the dashboard?): renamed back to %r'
                         % (p['id'], found.get('name'), p['name']))

@@ -122,7 +122,7 @@ import copy
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.byom.telephony.plugins.module_utils.vapi import (
-    VapiClient, VapiError, check_name, check_uuid, diff_view, ensure, fail_api, find_unique, mask_secrets, remove,
+    VapiClient, VapiError, check_name, check_uuid, diff_view, ensure, fail_api, find_unique, get_by_id, mask_secrets, remove,
     vapi_argument_spec,
 )
 
@@ -178,12 +178,7 @@ def find_by_name(module, client):
 def lookup(module, client):
     p = module.params
     if p['id']:
-        found = client.get(PATH, p['id'])
-        if found is not None and found.get('provider') != PROVIDER:
-            module.fail_json(msg='credential %s is a %r credential, not %s' % (p['id'], found.get('provider'), PROVIDER))
-        if found is None and p['state'] == 'present':
-            module.fail_json(msg='no Vapi credential with id %s (to create one, leave id unset)' % p['id'])
-        return found
+        return get_by_id(module, client, PATH, 'credential', PROVIDER, 'credential')
     return find_by_name(module, client)
 
 
