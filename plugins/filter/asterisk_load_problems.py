@@ -73,7 +73,8 @@ _INCLUDE = re.compile(r"^  Include =>\s+'([^']*)'")
 _MODULE = re.compile(r'^(\S+\.so)\s(.*)$')
 # "pjsip show endpoint <name>": after the "ParameterName : ParameterValue" header, one option a line.
 _PARAMETER = re.compile(r'^ ([a-z0-9_]+) +: ?(.*?)[ \t]*$', re.M)
-_TRUE, _FALSE = ('yes', 'true', 'on', '1'), ('no', 'false', 'off', '0')
+_TRUE = ('yes', 'true', 'on', '1')
+_FALSE = ('no', 'false', 'off', '0')
 
 
 def pjsip_names(output, label):

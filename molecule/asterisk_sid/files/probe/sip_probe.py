@@ -1,7 +1,6 @@
-#!/usr/bin/python3
 """One out-of-dialog SIP request over UDP from a chosen loopback source; prints the final answer.
 
-Usage: sip_probe.py SOURCE_IP SOURCE_PORT METHOD [REQUEST_URI_USER]
+Usage: python3 sip_probe.py SOURCE_IP SOURCE_PORT METHOD [REQUEST_URI_USER]
 Prints one JSON line {"method", "ruri", "call_id", "code"} (code 0: no final answer). Bounded:
 two sends, 3 s each. Only for the lab's own Asterisk on 127.0.0.1:5060.
 """
