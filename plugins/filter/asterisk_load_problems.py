@@ -20,6 +20,8 @@ description:
     because Asterisk drops an extension it refuses with a WARNING only, and an extra one is a route nobody declared.
   - Modules in O(expected.modules_running) must be C(Running); modules in O(expected.modules_absent) must not
     appear at all.
+  - Options in O(expected.endpoint_options) must run with the declared value (C(pjsip show endpoint <name>)), for
+    the options that decide who gets in without a digest (auth, identify_by, allow_unauthenticated_options).
 options:
   _input:
     description: The answers, keyed by the question asked (C(pjsip show endpoints), C(dialplan show), C(module show)...).
@@ -29,7 +31,9 @@ options:
     description:
       - C(endpoints), C(aors), C(auths), C(identifies), C(transports), C(registrations) (lists of names; a kind
         left out is not checked), C(contexts) (dict of context name to its list of extensions),
-        C(modules_running) and C(modules_absent) (lists of module file names, C(.so) optional).
+        C(modules_running) and C(modules_absent) (lists of module file names, C(.so) optional),
+        C(endpoint_options) (dict of endpoint name to a dict of option and value; booleans compare as Asterisk
+        shows them, C(yes)/C(true) alike).
     type: dict
     required: true
 '''
@@ -67,6 +71,10 @@ _CONTEXT = re.compile(r"^\[ Context '([^']*)' created by '[^']*' \]$")
 _EXTENSION = re.compile(r"^  '([^']*)'(?: \(CID match '[^']*'\))? =>")
 _INCLUDE = re.compile(r"^  Include =>\s+'([^']*)'")
 _MODULE = re.compile(r'^(\S+\.so)\s(.*)$')
+# "pjsip show endpoint <name>": after the "ParameterName : ParameterValue" header, one option a line.
+_PARAMETER = re.compile(r'^ ([a-z0-9_]+) +: ?(.*?)[ \t]*$', re.M)
+_TRUE = ('yes', 'true', 'on', '1')
+_FALSE = ('no', 'false', 'off', '0')
 
 
 def pjsip_names(output, label):
@@ -106,6 +114,28 @@ def module_states(output):
             status = re.search(r'\s(Not Running|Running|Declined|Unknown)\s+\S+\s*$', match.group(2))
             states[match.group(1)] = status.group(1) if status else 'unknown status'
     return states
+
+
+def endpoint_parameters(output):
+    """{option: value} from a "pjsip show endpoint <name>" answer; {} when it shows no endpoint."""
+    text = to_text(output)
+    start = text.find(' ParameterName ')
+    if start < 0:
+        return {}
+    parameters = {}
+    for name, value in _PARAMETER.findall(text[start:]):
+        parameters.setdefault(name, value)
+    return parameters
+
+
+def _option_value(value):
+    """Asterisk shows some booleans as yes/no and others as true/false: compare them as one."""
+    text = to_text(value).strip()
+    if text.lower() in _TRUE:
+        return 'true'
+    if text.lower() in _FALSE:
+        return 'false'
+    return text
 
 
 def _so(name):
@@ -154,6 +184,17 @@ def asterisk_load_problems(answers, expected):
         for module in sorted(set(_so(name) for name in expected.get('modules_absent', []))):
             if module in states:
                 problems.append('module %s is loaded (%s) and must not be' % (module, states[module]))
+
+    for endpoint, options in sorted(expected.get('endpoint_options', {}).items()):
+        running = endpoint_parameters(answer('pjsip show endpoint %s' % endpoint))
+        if not running:
+            problems.append('no options shown for endpoint %s' % endpoint)
+            continue
+        for option, value in sorted(options.items()):
+            if option not in running:
+                problems.append('endpoint %s shows no option %s' % (endpoint, option))
+            elif _option_value(running[option]) != _option_value(value):
+                problems.append('endpoint %s runs %s=%s, declared %s' % (endpoint, option, running[option], _option_value(value)))
     return problems
 
 

@@ -75,3 +75,51 @@ def test_expected_transports_are_what_the_template_writes(tmp_path):
         written = re.findall(r'(?m)^\[([^\]]+)\]\ntype=transport$', out['transports_conf'])
         assert out['transports'] == written, (tcp, tls)
         assert len(written) == 1 + tcp + tls
+
+
+def pjsip_sections(conf):
+    """[(name, type, {option: [values]})] in file order (a name is reused across types)."""
+    sections = []
+    for block in re.split(r'(?m)^(?=\[)', conf):
+        header = re.match(r'\[([^\]]+)\]\n', block)
+        if not header:
+            continue
+        options = {}
+        for key, value in re.findall(r'(?m)^([a-z_0-9]+)=(.*)$', block):
+            options.setdefault(key, []).append(value)
+        sections.append((header.group(1), options.get('type', ['?'])[0], options))
+    return sections
+
+
+def endpoint(conf, name):
+    found = [options for section, kind, options in pjsip_sections(conf) if section == name and kind == 'endpoint']
+    assert len(found) == 1, (name, found)
+    return found[0]
+
+
+@pytest.mark.parametrize('unauthenticated', [None, True, False])
+def test_only_vapi_options_skip_the_digest_and_only_from_vapi(unauthenticated, tmp_path):
+    """Vapi's OPTIONS ping must get 200 (pool mode): allow_unauthenticated_options on the Vapi
+    endpoint, which keeps its digest for every other method, is reached only through an ip
+    identify of Vapi's addresses and an ACL denying everything else; no other endpoint skips
+    the digest. The proof of load expects the same value."""
+    case = yaml.safe_load(open(CASES['asterisk_sid lab']))
+    if unauthenticated is not None:
+        case['asterisk_vapi_options_unauthenticated'] = unauthenticated
+    out = render(case, tmp_path)
+    conf = out['pjsip_conf']
+    vapi = endpoint(conf, 'vapi')
+    expected = 'no' if unauthenticated is False else 'yes'
+    assert vapi['allow_unauthenticated_options'] == [expected]
+    assert vapi['auth'] == ['vapi-inbound'] and vapi['identify_by'] == ['ip']
+    assert vapi['deny'] == ['0.0.0.0/0.0.0.0'] and vapi['permit'] == case['asterisk_vapi_sip_addresses']
+    identifies = [options for name, kind, options in pjsip_sections(conf) if kind == 'identify' and options['endpoint'] == ['vapi']]
+    assert [i['match'] for i in identifies] == [case['asterisk_vapi_sip_addresses']]
+    assert not any('match_request_uri' in i or 'match_header' in i for i in identifies)
+    # Nothing identifies by username (From user is the caller's to choose) and no anonymous identifier.
+    assert re.search(r'(?m)^endpoint_identifier_order=ip,username$', conf)
+    assert conf.count('allow_unauthenticated_options=') == 1
+    for trunk in case['asterisk_carrier_trunks']:
+        assert 'allow_unauthenticated_options' not in endpoint(conf, trunk['name'])
+    assert out['endpoint_options']['vapi']['allow_unauthenticated_options'] == (unauthenticated is not False)
+    assert out['endpoint_options']['vapi']['auth'] == vapi['auth'][0]

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from ansible_collections.byom.telephony.plugins.filter.asterisk_load_problems import (
-    FilterModule, asterisk_load_problems, dialplan_contexts, module_states, pjsip_names)
+    FilterModule, asterisk_load_problems, dialplan_contexts, endpoint_parameters, module_states, pjsip_names)
 
 with open(os.path.join(os.path.dirname(__file__), '..', '..', 'roles', 'asterisk', 'defaults', 'main.yml')) as handle:
     NOLOAD = yaml.safe_load(handle)['asterisk_modules_noload']
@@ -191,3 +191,48 @@ def test_a_kind_left_out_is_not_checked_but_an_unanswered_question_is_an_error()
 
 def test_registered_as_a_filter():
     assert FilterModule().filters()['asterisk_load_problems'] is asterisk_load_problems
+
+
+# "pjsip show endpoint vapi" as the role's Vapi endpoint runs (allow_unauthenticated_options=yes),
+# on Debian sid's Asterisk 22.10 and Debian 11's Asterisk 16.28.
+ENDPOINT_VAPI = {major: fixture(os.path.join('..', 'asterisk%s' % major, 'pjsip-show-endpoint-vapi.txt'))
+                 for major in ('22', '16')}
+VAPI_OPTIONS = {'vapi': {'auth': 'vapi-inbound', 'identify_by': 'ip', 'context': 'from-vapi',
+                         'allow_unauthenticated_options': 'True'}}
+
+
+@pytest.mark.parametrize('major', sorted(ENDPOINT_VAPI))
+def test_endpoint_options_are_read_from_the_parameter_table(major):
+    parameters = endpoint_parameters(ENDPOINT_VAPI[major])
+    # The header part ("Endpoint:  vapi ...", "InAuth: ...") is not an option; the table is.
+    assert 'Endpoint' not in parameters and 'InAuth' not in parameters
+    assert len(parameters) > 100
+    assert parameters['allow_unauthenticated_options'] == 'true'
+    assert parameters['auth'] == 'vapi-inbound' and parameters['accountcode'] == ''
+    assert asterisk_load_problems({'pjsip show endpoint vapi': ENDPOINT_VAPI[major]},
+                                  {'endpoint_options': VAPI_OPTIONS}) == []
+
+
+@pytest.mark.parametrize('major', sorted(ENDPOINT_VAPI))
+def test_an_endpoint_option_running_otherwise_is_named(major):
+    # An object kept from an older load (a reload Asterisk refused) or edited outside the role.
+    shown = ENDPOINT_VAPI[major].replace(
+        'allow_unauthenticated_options      : true', 'allow_unauthenticated_options      : false').replace(
+        ' auth                               : vapi-inbound', ' auth                               : ')
+    assert shown != ENDPOINT_VAPI[major]
+    assert asterisk_load_problems({'pjsip show endpoint vapi': shown}, {'endpoint_options': VAPI_OPTIONS}) == [
+        'endpoint vapi runs allow_unauthenticated_options=false, declared true',
+        'endpoint vapi runs auth=, declared vapi-inbound']
+    # yes/no and true/false are one boolean (Asterisk prints both styles).
+    assert asterisk_load_problems({'pjsip show endpoint vapi': shown}, {'endpoint_options': {
+        'vapi': {'allow_unauthenticated_options': 'no', 'timers': 'yes', 'webrtc': False}}}) == []
+
+
+def test_an_endpoint_that_is_not_shown_or_lacks_the_option_is_named():
+    assert asterisk_load_problems({'pjsip show endpoint vapi': '\nUnable to find object vapi.\n\n'},
+                                  {'endpoint_options': VAPI_OPTIONS}) == ['no options shown for endpoint vapi']
+    assert asterisk_load_problems({'pjsip show endpoint vapi': ENDPOINT_VAPI['22']},
+                                  {'endpoint_options': {'vapi': {'no_such_option': 'x'}}}) == [
+        'endpoint vapi shows no option no_such_option']
+    with pytest.raises(ValueError, match='pjsip show endpoint vapi'):
+        asterisk_load_problems({}, {'endpoint_options': VAPI_OPTIONS})

@@ -6,8 +6,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "asterisk_sid", "tests"))
 
-from sipp_lab import (Uas, cli, default_network, invites_received, local_nets, responses,  # noqa: E402
-                      transport_fields, uac, wait_background)
+from sipp_lab import (Uas, assert_options_ping, cli, default_network, invites_received,  # noqa: E402
+                      local_nets, responses, transport_fields, uac, wait_background)
 
 DID = "+15551230001"
 
@@ -38,6 +38,12 @@ def test_no_nat_when_the_public_ipv4_is_on_the_interface(host):
     assert fields.get("external_signaling_address", [""]) == [""], fields
     assert default_network(host) not in local_nets(fields), fields
     assert "external_media_address" not in host.file("/etc/asterisk/pjsip_transports.conf").content_string
+
+
+def test_vapi_options_ping_gets_200_and_everything_else_stays_challenged(host):
+    """The same on 16.28 (allow_unauthenticated_options exists since 16.18): Vapi's OPTIONS 200
+    without a digest, every other method from Vapi 401, OPTIONS from elsewhere 401 + counted."""
+    assert_options_ping(host)
 
 
 def test_carrier_call_reaches_vapi(host):

@@ -4,6 +4,7 @@ Peers run inside the Asterisk container on loopback addresses (never elsewhere):
 127.0.0.2 = Vapi, 127.0.0.3 = carrier, 127.0.0.4 = attacker. Scenario XML: /opt/byom-sipp.
 """
 import ipaddress
+import json
 import re
 import time
 import uuid
@@ -13,6 +14,17 @@ SCEN = "/opt/byom-sipp"
 RUN = "/tmp/byom-sipp-run"
 VAPI_USER = "vapi-lab"
 VAPI_PASS = "lab-digest-secret-0123"  # lab-only value from vars/lab.yml
+
+
+def poll(read, done, limit=10.0, step=0.25):
+    """read() until done(value) or `limit` seconds have passed; returns the last value either way,
+    so the caller's assertion shows what was seen. Replaces sleep-then-read-once."""
+    deadline = time.monotonic() + limit
+    while True:
+        value = read()
+        if done(value) or time.monotonic() >= deadline:
+            return value
+        time.sleep(step)
 
 
 def _name(prefix):
@@ -55,7 +67,9 @@ class Uas:
             if self.host.run(f"kill -0 $(cat {RUN}/{self.name}.pid) 2>/dev/null").rc != 0:
                 break
             time.sleep(0.25)
-        self.host.run(f"kill $(cat {RUN}/{self.name}.pid) 2>/dev/null; sleep 0.2")
+        self.host.run(f"kill $(cat {RUN}/{self.name}.pid) 2>/dev/null")
+        # SIPp flushes its message trace as it exits: read it once the process is gone (bounded).
+        poll(lambda: self.host.run(f"kill -0 $(cat {RUN}/{self.name}.pid) 2>/dev/null").rc, lambda rc: rc != 0, limit=5)
         return self.host.run(f"cat {RUN}/{self.name}.msg 2>/dev/null").stdout
 
 
@@ -113,3 +127,70 @@ def local_nets(fields):
             if part:
                 nets.add(ipaddress.ip_network(part, strict=False))
     return nets
+
+
+# What each source gets for each out-of-dialog request (files/probe/sip_probe.py), with the
+# role's Vapi endpoint (allow_unauthenticated_options=yes, digest, ip identify + ACL):
+# (source, port, method, Request-URI user, final code, security-log event or None).
+OPTIONS_PING_CASES = [
+    # Vapi's ping: no user part (how a jambonz-style OPTIONS bot pings a gateway), no digest.
+    ("127.0.0.2", 5140, "OPTIONS", "", 200, None),
+    # A user part is answered as an INVITE to it would be: routed numbers 200, others 404.
+    ("127.0.0.2", 5140, "OPTIONS", "+12125550123", 200, None),
+    ("127.0.0.2", 5140, "OPTIONS", "12125550123", 200, None),
+    ("127.0.0.2", 5140, "OPTIONS", "ping", 404, None),
+    # Every other method from Vapi's address is still challenged (identified: not counted by fail2ban).
+    ("127.0.0.2", 5141, "INVITE", "+12125550123", 401, 'ChallengeSent",.*AccountID="vapi"'),
+    ("127.0.0.2", 5141, "INVITE", "", 401, 'ChallengeSent",.*AccountID="vapi"'),
+    ("127.0.0.2", 5141, "REGISTER", "", 401, 'ChallengeSent",.*AccountID="vapi"'),
+    ("127.0.0.2", 5141, "MESSAGE", "+12125550123", 401, 'ChallengeSent",.*AccountID="vapi"'),
+    ("127.0.0.2", 5141, "SUBSCRIBE", "", 401, 'ChallengeSent",.*AccountID="vapi"'),
+    # The carrier endpoint has no inbound digest: its OPTIONS were 200 before and still are.
+    ("127.0.0.3", 5142, "OPTIONS", "", 200, None),
+    # Anyone else meets the artificial endpoint: 401 and an InvalidAccountID line fail2ban counts.
+    ("127.0.0.4", 5143, "OPTIONS", "", 401, 'InvalidAccountID",.*RemoteAddress="IPV4/UDP/127\\.0\\.0\\.4/5143"'),
+    ("127.0.0.4", 5143, "OPTIONS", "+12125550123", 401, 'InvalidAccountID",.*RemoteAddress="IPV4/UDP/127\\.0\\.0\\.4/5143"'),
+]
+
+
+def sip_probe(host, src, port, method, user=""):
+    """One request from src:port to Asterisk; {"method", "ruri", "call_id", "code"}."""
+    return json.loads(host.check_output(f"timeout 15 python3 {SCEN}/sip_probe.py {src} {port} {method} '{user}'"))
+
+
+def options_ping_matrix(host, log="/var/log/asterisk/security"):
+    """Run OPTIONS_PING_CASES; return ({case: code}, {case: [security log lines of its Call-ID]},
+    the expected codes and events). The security log is written asynchronously: wait (bounded)
+    until every expected event is there, so an absent line is absent, not late."""
+    results, call_ids = {}, {}
+    for src, port, method, user, _code, _event in OPTIONS_PING_CASES:
+        answer = sip_probe(host, src, port, method, user)
+        key = (src, method, user)
+        results[key], call_ids[key] = answer["code"], answer["call_id"]
+    expected = {(src, method, user): code for src, _port, method, user, code, _event in OPTIONS_PING_CASES}
+    events = {}
+    for _attempt in range(20):
+        text = host.run(f"cat {log} 2>/dev/null").stdout
+        events = {key: [line for line in text.splitlines() if f'SessionID="{call_id}"' in line]
+                  for key, call_id in call_ids.items()}
+        if all(not event or any(re.search(event, line) for line in events[(src, method, user)])
+               for src, _port, method, user, _code, event in OPTIONS_PING_CASES):
+            break
+        time.sleep(0.5)
+    return results, expected, events
+
+
+def assert_options_ping(host):
+    """Vapi's OPTIONS ping gets 200 without a challenge; nothing else got weaker (see OPTIONS_PING_CASES)."""
+    endpoint = cli(host, "pjsip show endpoint vapi")
+    assert re.search(r"^ allow_unauthenticated_options\s+: true$", endpoint, re.M), endpoint
+    assert re.search(r"^ auth\s+: vapi-inbound$", endpoint, re.M), endpoint
+    results, expected, events = options_ping_matrix(host)
+    assert results == expected
+    for src, _port, method, user, _code, event in OPTIONS_PING_CASES:
+        lines = events[(src, method, user)]
+        if event is None:
+            # No challenge, no failure: nothing for fail2ban to count.
+            assert lines == [], (src, method, user, lines)
+        else:
+            assert any(re.search(event, line) for line in lines), (src, method, user, event, lines)

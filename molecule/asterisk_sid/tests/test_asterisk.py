@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from sipp_lab import (VAPI_PASS, VAPI_USER, Uas, cli, default_network, invites_received, local_nets,
-                      responses, transport_fields, uac, wait_background)
+from sipp_lab import (VAPI_PASS, VAPI_USER, Uas, assert_options_ping, cli, default_network, invites_received,
+                      local_nets, poll, responses, transport_fields, uac, wait_background)
 
 DID = "+15551230001"
 NATIONAL = "+12125550123"
@@ -23,6 +23,10 @@ def _channelstats(host):
         if m:
             stats[m.group(1)] = (int(m.group(2)), int(m.group(3)))
     return stats
+
+
+def _media_both_ways(stats, legs=("carrier1", "vapi"), packets=50):
+    return all(stats.get(leg, (0, 0))[0] > packets and stats.get(leg, (0, 0))[1] > packets for leg in legs)
 
 
 def test_versions_and_modules(host):
@@ -91,14 +95,22 @@ def test_qualify_is_off_towards_vapi(host):
     assert contact.group(1) != "Unavail", aor
 
 
+def test_vapi_options_ping_gets_200_and_everything_else_stays_challenged(host):
+    """Pool mode: Vapi marks a gateway down unless its OPTIONS ping gets 200. From Vapi's address
+    OPTIONS get 200 without a digest, INVITE/REGISTER/MESSAGE/SUBSCRIBE still get 401; from
+    anywhere else OPTIONS get 401 and an InvalidAccountID line (fail2ban's)."""
+    assert_options_ping(host)
+
+
 def test_1_carrier_did_reaches_vapi_with_two_way_rtp(host):
     # This UAS never answers OPTIONS (see test_qualify_on_with_a_silent_vapi_refuses_calls):
     # with qualify off the call is placed all the same.
     vapi = Uas(host, "127.0.0.2", 5070, calls=1, echo=True)
     name = uac(host, "uac_pcma.xml", "127.0.0.3", 5081, DID, extra="-d 6000", background=True)
-    time.sleep(3)
-    stats = _channelstats(host)
-    bridges = cli(host, "bridge show all")
+    # Poll (bounded) while the 6 s call is up, until both legs carry media both ways and the
+    # bridge is up, instead of reading once at a fixed moment that a slow setup can miss.
+    stats, bridges = poll(lambda: (_channelstats(host), cli(host, "bridge show all")),
+                          lambda seen: _media_both_ways(seen[0]) and "native_rtp" in seen[1], limit=10)
     rc, msg = wait_background(host, name)
     vapi_msg = vapi.stop(wait=5)
     assert rc == 0, msg
@@ -109,8 +121,7 @@ def test_1_carrier_did_reaches_vapi_with_two_way_rtp(host):
     # Behind the detected NAT, loopback peers still get the local address (127.0.0.0/8 is local_net).
     assert PUBLIC_IP not in vapi_msg, "SIP/SDP towards a local_net peer was rewritten"
     # RTP both ways on both legs: carrier -> Asterisk -> Vapi echo -> Asterisk -> carrier.
-    assert stats["carrier1"][0] > 50 and stats["carrier1"][1] > 50, stats
-    assert stats["vapi"][0] > 50 and stats["vapi"][1] > 50, stats
+    assert _media_both_ways(stats), stats
     # PCMA end to end, no Dial() options: Asterisk bridges RTP natively (performance).
     assert "native_rtp" in bridges, bridges
     log = host.file("/var/log/asterisk/messages").content_string
@@ -286,8 +297,8 @@ def test_duration_cap_ends_the_leg_and_keeps_the_native_bridge(host):
     carrier = Uas(host, "127.0.0.3", 5080, calls=1, echo=True, timeout=40)
     started = time.time()
     name = uac(host, "vapi_uac_capped.xml", "127.0.0.2", 5087, NATIONAL, extra=AUTH, timeout=40, background=True)
-    time.sleep(2.5)
-    bridges = cli(host, "bridge show all")
+    # Polled while the capped call is up (at most 5 s after answer).
+    bridges = poll(lambda: cli(host, "bridge show all"), lambda seen: "native_rtp" in seen, limit=8)
     rc, msg = wait_background(host, name, limit=40)
     elapsed = time.time() - started
     carrier.stop(wait=5)
