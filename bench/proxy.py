@@ -7,7 +7,7 @@
 Builds its own lab with site.yml: one Asterisk 22 node (Debian sid's package) behind the
 sip_proxy role's Kamailio 5.6 (Debian 12's package), both containers on a docker network this
 script creates; a SIPp UAS inside the node plays Vapi's SIP side (the node's Vapi contact), SIPp
-on the controller plays the carrier (UAC, built-in "uac" scenario, signalling only). Measures:
+on the controller plays the carrier (UAC bench/proxy/carrier_uac.xml, signalling only). Measures:
 
   proxy_cps_max             RFC 7502 session attempt rate: the highest rate (call attempts/s)
                             through Kamailio at which every attempt of a step completed, stepping
@@ -31,7 +31,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
 import yaml
 
@@ -98,6 +97,8 @@ def converge(tmp, node_ip, proxy_ip, gateway_ip, emu_port):
                          'asterisk_dids': [DID],
                          'asterisk_vapi_inbound_username': 'bench-vapi',
                          'asterisk_vapi_inbound_password': 'bench-only-password-not-secret',
+                         'vapi_assistants': [{'name': 'front-desk', 'first_message': 'Hello',
+                                              'model': {'provider': 'openai', 'model': 'gpt-4o-mini'}}],
                          # Vapi's side: the SIPp UAS inside the node, never the real sip.vapi.ai.
                          'asterisk_vapi_contact_uri': 'sip:127.0.0.2:5070',
                          # The product's per-trunk caps (20/10 calls) would cap the measurement.
@@ -139,14 +140,13 @@ def sipp_step(work, target, local_ip, rate, calls, hold_ms, tag):
     wd = os.path.join(work, tag)
     os.makedirs(wd)
     timeout_s = int(calls / float(rate) + hold_ms / 1000.0 + 30)
-    cmd = ['sipp', target, '-sn', 'uac', '-s', DID, '-i', local_ip, '-p', str(SIPP_PORT), '-r', str(rate),
+    cmd = ['sipp', target, '-sf', os.path.join(ROOT, 'bench', 'proxy', 'carrier_uac.xml'), '-s', DID, '-i', local_ip, '-p', str(SIPP_PORT), '-r', str(rate),
            '-m', str(calls), '-d', str(hold_ms), '-l', str(max(50, rate * (hold_ms // 1000 + 3))),
            '-nostdin', '-timeout', '%ds' % timeout_s, '-timeout_error', '-recv_timeout', '10000',
            '-trace_stat', '-stf', os.path.join(wd, 'stat.csv'), '-fd', '1',
            '-trace_rtt', '-rtt_freq', '1', '-max_socket', '4096']
     proc = subprocess.run(cmd, cwd=wd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, universal_newlines=True,
                           timeout=timeout_s + 30, check=False)
-    stats = {}
     with open(os.path.join(wd, 'stat.csv')) as handle:
         rows = list(csv.reader(handle, delimiter=';'))
     header, last = rows[0], rows[-1]
@@ -264,7 +264,7 @@ def main():
         if not args.keep:
             cleanup()
     merge(args.out, figures)
-    print(json.dumps({k: v for k, v in figures.items()}, indent=2))
+    print(json.dumps(figures, indent=2))
 
 
 if __name__ == '__main__':
