@@ -166,6 +166,15 @@ def sipp_step(work, target, local_ip, rate, calls, hold_ms, tag):
             'setup_ms': setup}
 
 
+def proxy_log_counts():
+    """Why attempts failed, from Kamailio's own log lines (sip_proxy role's kamailio.cfg)."""
+    journal = run('docker', 'exec', PROXY, 'journalctl', '-u', 'kamailio', '--no-pager', '-o', 'cat',
+                  check=False).stdout
+    return {'invite_unanswered_within_dispatch_timeout': journal.count('did not answer the INVITE'),
+            'node_down_events': journal.count('node DOWN'),
+            'no_active_node_503': journal.count('no active node')}
+
+
 def pct(values, p):
     if not values:
         return None
@@ -251,6 +260,7 @@ def main():
                 break
             best = rate
         figures['proxy_cps_max'] = best
+        figures['proxy_log'] = proxy_log_counts()
         figures['proxy_cps_max_is_lower_bound'] = bool(figures['steps']) and figures['steps'][-1]['failed'] == 0 \
             and figures['steps'][-1]['ok'] == figures['steps'][-1]['attempts']
         figures['hold_ms'] = args.hold_ms
@@ -263,6 +273,7 @@ def main():
             emu.wait(timeout=10)
         if not args.keep:
             cleanup()
+            shutil.rmtree(work, ignore_errors=True)
     merge(args.out, figures)
     print(json.dumps(figures, indent=2))
 
