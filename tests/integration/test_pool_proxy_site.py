@@ -161,7 +161,7 @@ def pool(tmp_path_factory):
                 start(name, 'localhost/byom-vps:debian-sid', True)
             start(PROXY, 'localhost/byom-vps:debian12', False)
         for name in EDGES + (PROXY,):
-            for _ in range(60):
+            for _attempt in range(60):
                 if box(name, 'systemctl', 'is-system-running').stdout.strip() in ('running', 'degraded'):
                     break
                 time.sleep(1)
@@ -231,7 +231,7 @@ def test_proxy_probes_get_200_from_both_real_asterisk_nodes(pool):
     ips = [pool['ips'][n] for n in EDGES]
     # The probes run every 5 s; a node answering anything but 200 would be marked down (IP/TP).
     flags = {}
-    for _ in range(20):
+    for _attempt in range(20):
         flags = dispatcher_flags(ips)
         if all(f == 'AP' for f in flags.values()):
             break
