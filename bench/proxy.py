@@ -261,7 +261,7 @@ def main():
         figures['proxy_cps_max'] = best
         figures['proxy_log'] = proxy_log_counts()
         last = figures['steps'][-1] if figures['steps'] else {'failed': 1, 'ok': 0, 'attempts': 1}
-        # Every step passed: the machine, not the proxy, ended the list.
+        # Every step passed: the list of rates ended before the proxy failed (a lower bound).
         figures['proxy_cps_max_is_lower_bound'] = last['failed'] == 0 and last['ok'] == last['attempts']
         figures['hold_ms'] = args.hold_ms
         figures['load_after'] = ' '.join(open('/proc/loadavg').read().split()[:3])
