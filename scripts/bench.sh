@@ -10,6 +10,7 @@
 #   3. playbooks/loadtest.yml against ours, then against stock (one at a time)
 #   4. bench/assemble.py -> bench/results.json
 #   5. bench/webhooks.py: the Vapi webhook receiver (key "webhooks"; BENCH_SKIP_WEBHOOKS=1 skips)
+#   6. bench/proxy.py: the Kamailio proxy tier (key "proxy"; BENCH_SKIP_PROXY=1 skips)
 # Knobs: BENCH_MAX_S (1800), BENCH_QUIET_MAX_S (900: give up waiting for load < 1.0 and run
 # anyway, flagged), BENCH_QUIET_LOAD (1.0), BENCH_KEEP=1 (keep the containers),
 # BENCH_EMULATOR_PORT (8189), BENCH_SKIP_CONVERGE=1 / BENCH_SKIP_STOCK=1 (partial runs),
@@ -232,5 +233,13 @@ if [ "${BENCH_SKIP_WEBHOOKS:-0}" != 1 ]; then
   log "webhook receiver: accept rate, accept p99, sync-lane p99, drain rate"
   timeout 600 python3 bench/webhooks.py --out "$results" >"$out/webhooks.log" 2>&1 \
     || log "webhook bench failed: see $out/webhooks.log"
+fi
+# ---------------------------------------------------------------- 6. Kamailio proxy tier
+# Its own containers (byom-bench-proxy-*) and emulator; merges "proxy", proxy_cps_max and
+# proxy_added_setup_ms_p99 into results.json. BENCH_SKIP_PROXY=1 skips.
+if [ "${BENCH_SKIP_PROXY:-0}" != 1 ]; then
+  log "proxy tier: session attempt rate through Kamailio, added setup p99"
+  timeout 1500 "$root/.venv/bin/python" bench/proxy.py --out "$results" >"$out/proxy.log" 2>&1 \
+    || log "proxy bench failed: see $out/proxy.log"
 fi
 log "written: $results"

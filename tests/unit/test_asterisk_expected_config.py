@@ -123,3 +123,34 @@ def test_only_vapi_options_skip_the_digest_and_only_from_vapi(unauthenticated, t
         assert 'allow_unauthenticated_options' not in endpoint(conf, trunk['name'])
     assert out['endpoint_options']['vapi']['allow_unauthenticated_options'] == (unauthenticated is not False)
     assert out['endpoint_options']['vapi']['auth'] == vapi['auth'][0]
+def sections(conf, kind):
+    return sorted(set(re.findall(r'(?m)^\[([^\]]+)\]\ntype=%s$' % kind, conf)))
+
+
+@pytest.mark.parametrize('proxy', [[], ['10.20.0.5/32']], ids=['no proxy', 'behind a proxy'])
+def test_pjsip_objects_behind_the_proxy_are_what_verify_expects(proxy, tmp_path):
+    base = yaml.safe_load(open(CASES['asterisk_sid lab']))
+    trunks = [{'name': 'carrier1', 'host': '192.0.2.50', 'addresses': ['192.0.2.50/32']},
+              {'name': 'carrier2', 'host': '192.0.2.60', 'addresses': ['192.0.2.60/32']}]
+    out = render(dict(base, asterisk_carrier_trunks=trunks, asterisk_sip_proxy_addresses=proxy,
+                      asterisk_sip_proxy_carrier_trunk='carrier2' if proxy else ''), tmp_path)
+    conf = out['pjsip_conf']
+    assert sections(conf, 'endpoint') == sorted(out['endpoints'])
+    assert sections(conf, 'identify') == sorted(out['identifies'])
+    headers = re.findall(r'(?m)^\[([^\]]+)\]\ntype=identify\nendpoint=(\S+)\nmatch_header=(.*)$', conf)
+    acl = {name: re.findall(r'(?m)^permit=(\S+)$', body) for name, body in
+           re.findall(r'(?ms)^\[([^\]]+)\]\ntype=endpoint\n(.*?)(?=^\[)', conf + '\n[')}
+    if not proxy:
+        assert 'endpoint_identifier_order=ip,username\n' in conf
+        assert headers == [] and 'byom-proxy' not in conf
+        return
+    assert 'endpoint_identifier_order=header,ip,username\n' in conf
+    # Vapi and the chosen carrier by the proxy's header; only those two admit the proxy.
+    assert sorted(headers) == [('carrier2-via-proxy', 'carrier2', 'X-BYOM-Source: carrier'),
+                               ('vapi-via-proxy', 'vapi', 'X-BYOM-Source: vapi')]
+    assert '10.20.0.5/32' in acl['vapi'] and '10.20.0.5/32' in acl['carrier2']
+    assert '10.20.0.5/32' not in acl['carrier1']
+    assert acl['byom-proxy'] == ['10.20.0.5/32']
+    # The proxy's own endpoint: no auth, a context without extensions.
+    proxy_ep = re.search(r'(?ms)^\[byom-proxy\]\ntype=endpoint\n(.*?)^\[', conf).group(1)
+    assert 'context=default\n' in proxy_ep and 'auth=' not in proxy_ep

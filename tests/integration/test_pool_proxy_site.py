@@ -1,0 +1,319 @@
+# -*- coding: utf-8 -*-
+# Copyright: byom.telephony contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""site.yml against an inventory with a pool of 2 edges and a Kamailio proxy (issue 15, "must
+show"): it converges, the Vapi emulator holds ONE credential with both nodes as gateways, and a
+re-run reports changed=0. Then, with real Asterisk 22 nodes (Debian sid's package) behind the
+real Kamailio 5.6 (Debian 12's package): the proxy's OPTIONS probes get 200 from both nodes, and a
+call from the "carrier" and one from "Vapi", both through the proxy, land in the right context
+(identify by match_header on the proxy's X-BYOM-Source header, the Vapi one still digest-
+challenged; a forged header from the caller is replaced by the proxy).
+
+Containers (one converge shared by every test): byom-pool-edge1/2 (debian-sid image),
+byom-pool-proxy (debian12 image) on the docker network byom-pool-net; the emulator on host port
+8150 (BYOM_POOL_EMULATOR_PORT). "Vapi" and "carrier" are two extra addresses on the proxy
+container's interface, so their calls start inside the network the test created.
+"""
+import ipaddress
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+NET = 'byom-pool-net'
+EDGES = ('byom-pool-edge1', 'byom-pool-edge2')
+PROXY = 'byom-pool-proxy'
+PORT = int(os.environ.get('BYOM_POOL_EMULATOR_PORT', '8150'))
+KEY = 'byom-pool-key'
+DID = '+15550100201'
+BLOCKED = '+19005550100'
+VAPI_USER, VAPI_PASSWORD = 'byom-pool-vapi', 'pool-only-password-not-secret'
+ENV = dict(os.environ, PY_COLORS='0', ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0',
+           ANSIBLE_COLLECTIONS_PATH=str(ROOT / '.collections'), ANSIBLE_CONFIG=str(ROOT / 'ansible.cfg'),
+           PATH=str(ROOT / '.venv' / 'bin') + os.pathsep + os.environ.get('PATH', ''))
+
+pytestmark = pytest.mark.skipif(shutil.which('docker') is None or os.geteuid() != 0,
+                                reason='needs root and docker (scripts/docker-engine.sh installs it)')
+
+
+def run(*cmd, timeout=120, check=True):
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
+                          timeout=timeout, check=False)
+    if check:
+        assert proc.returncode == 0, '%s: %s' % (' '.join(cmd), proc.stdout[-3000:])
+    return proc
+
+
+def box(name, *cmd, timeout=60):
+    return run('docker', 'exec', name, *cmd, timeout=timeout, check=False)
+
+
+def recap(output):
+    hosts = {}
+    for m in re.finditer(r'^(\S+)\s+:\s+((?:\w+=\d+\s*)+)$', output, re.M):
+        hosts[m.group(1)] = {k: int(v) for k, v in re.findall(r'(\w+)=(\d+)', m.group(2))}
+    return hosts
+
+
+def cleanup():
+    for name in EDGES + (PROXY,):
+        run('docker', 'rm', '-f', '-v', name, check=False)
+    run('docker', 'network', 'rm', NET, check=False)
+
+
+def start(name, image, cgroup_v2):
+    cgroup = (['--cgroupns', 'private', '-v', '/sys/fs/cgroup/unified:/sys/fs/cgroup:rw'] if cgroup_v2
+              else ['--cgroupns', 'host', '-v', '/sys/fs/cgroup:/sys/fs/cgroup:rw'])
+    # Same flags as molecule/shared/create.yml: systemd as PID 1 without --privileged.
+    run('docker', 'run', '-d', '--name', name, '--hostname', name, '--network', NET,
+        '--cap-add', 'SYS_ADMIN', '--cap-add', 'NET_ADMIN', '--cap-add', 'NET_RAW',
+        '--security-opt', 'seccomp=unconfined', '--security-opt', 'apparmor=unconfined', *cgroup,
+        '--tmpfs', '/run', '--tmpfs', '/run/lock', '--tmpfs', '/tmp', '--env', 'container=docker',
+        '--pull', 'never', image, '/lib/systemd/systemd')
+
+
+def address(name):
+    return run('docker', 'inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', name).stdout.strip()
+
+
+def inventory(path, ips, vapi_ip, carrier_ip):
+    inv = {'all': {
+        'vars': {
+            'ansible_connection': 'community.docker.docker',
+            'telephony_vapi_sip_addresses': ['%s/32' % vapi_ip],
+            'telephony_carrier_sip_addresses': ['%s/32' % carrier_ip],
+            'vapi_api_url': 'http://127.0.0.1:%d' % PORT,
+            'vapi_api_key': KEY,
+            # /proc/sys is read-only in containers: write the sysctl file, apply at next boot.
+            'hardening_sysctl_apply': False,
+        },
+        'children': {
+            'asterisk': {'children': {'pool_a': {
+                'hosts': {name: {'telephony_public_ipv4': ips[name], 'sip_proxy_node_address': ips[name]}
+                          for name in EDGES},
+                'vars': {
+                    'vapi_pool': 'pool-a',
+                    'asterisk_version': '22',
+                    'asterisk_limit_nofile': 16384,
+                    'asterisk_dids': [DID],
+                    'asterisk_vapi_inbound_username': VAPI_USER,
+                    'asterisk_vapi_inbound_password': VAPI_PASSWORD,
+                    'vapi_assistants': [{'name': 'front-desk', 'first_message': 'Hello',
+                                         'model': {'provider': 'openai', 'model': 'gpt-4o-mini'}}],
+                    # Never toward the real sip.vapi.ai: a local address nothing answers on.
+                    'asterisk_vapi_contact_uri': 'sip:127.0.0.2:5070',
+                    'asterisk_carrier_trunks': [{'name': 'carrier', 'host': '%s:5062' % carrier_ip,
+                                                 'addresses': ['%s/32' % carrier_ip]}],
+                    'telephony_sip_proxy_addresses': ['%s/32' % ips[PROXY]],
+                },
+            }}},
+            'sip_proxy': {'hosts': {PROXY: {}}, 'vars': {'sip_proxy_pool_group': 'pool_a'}},
+        },
+    }}
+    path.write_text(yaml.safe_dump(inv))
+
+
+def site(inv):
+    started = time.time()
+    proc = run(str(ROOT / '.venv' / 'bin' / 'ansible-playbook'), str(ROOT / 'site.yml'), '-i', str(inv), '-f', '3',
+               timeout=1500, check=False)
+    return proc, time.time() - started
+
+
+def failures(output):
+    """The task blocks that failed or changed, for the assertion message (the tail is often a recap)."""
+    blocks = output.split('\nTASK [')
+    return '\n'.join(b[:2000] for b in blocks if re.search(r'^(fatal|failed|changed): ', b, re.M))[-8000:] or output[-6000:]
+
+
+def emulator_get(path):
+    req = urllib.request.Request('http://127.0.0.1:%d%s' % (PORT, path), headers={'Authorization': 'Bearer ' + KEY})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+@pytest.fixture(scope='module')
+def pool(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp('pool-proxy')
+    # BYOM_POOL_REUSE=1 (with BYOM_POOL_KEEP=1 before): converge the kept containers again, for
+    # working on this test only; the real run always starts from fresh containers.
+    reuse = os.environ.get('BYOM_POOL_REUSE') == '1' and run('docker', 'inspect', PROXY, check=False).returncode == 0
+    if not reuse:
+        cleanup()
+        run('docker', 'network', 'create', NET)
+    emu = subprocess.Popen([sys.executable, str(ROOT / 'tests/vapi_emulator/server.py'), '--host', '127.0.0.1',
+                            '--port', str(PORT), '--api-key', KEY],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+    try:
+        line = emu.stdout.readline()
+        assert 'listening on' in line, 'the emulator did not start: %r' % line
+        if not reuse:
+            for name in EDGES:
+                start(name, 'localhost/byom-vps:debian-sid', True)
+            start(PROXY, 'localhost/byom-vps:debian12', False)
+        for name in EDGES + (PROXY,):
+            for _attempt in range(60):
+                if box(name, 'systemctl', 'is-system-running').stdout.strip() in ('running', 'degraded'):
+                    break
+                time.sleep(1)
+        ips = {name: address(name) for name in EDGES + (PROXY,)}
+        subnet = ipaddress.ip_network(run('docker', 'network', 'inspect', NET, '-f',
+                                          '{{range .IPAM.Config}}{{.Subnet}}{{end}}').stdout.strip())
+        # Two addresses far above the ones docker hands out: "Vapi" and "the carrier".
+        vapi_ip, carrier_ip = str(subnet.network_address + 250), str(subnet.network_address + 251)
+        for extra in (vapi_ip, carrier_ip):
+            run('docker', 'exec', PROXY, 'ip', 'addr', 'replace', '%s/%d' % (extra, subnet.prefixlen), 'dev', 'eth0')
+        run('docker', 'cp', str(ROOT / 'tests/integration/sip_uac.py'), PROXY + ':/root/sip_uac.py')
+        inv = tmp / 'hosts.yml'
+        inventory(inv, ips, vapi_ip, carrier_ip)
+        first, first_s = site(inv)
+        second, second_s = site(inv) if first.returncode == 0 else (None, 0)
+        for label, proc in (('first', first), ('second', second)):
+            (tmp / ('site-%s.log' % label)).write_text(proc.stdout if proc else '')
+        print('pool+proxy site.yml: first run %.0f s, re-run %.0f s (logs in %s)' % (first_s, second_s, tmp))
+        yield {'ips': ips, 'vapi_ip': vapi_ip, 'carrier_ip': carrier_ip, 'first': first, 'second': second}
+    finally:
+        emu.terminate()
+        emu.wait(timeout=10)
+        if not os.environ.get('BYOM_POOL_KEEP'):
+            cleanup()
+
+
+def test_site_converges_on_a_pool_of_2_and_a_proxy(pool):
+    out = pool['first'].stdout
+    assert pool['first'].returncode == 0, failures(out)
+    hosts = recap(out)
+    assert set(hosts) == set(EDGES + (PROXY,)), hosts
+    for name, rc in hosts.items():
+        assert rc['failed'] == 0 and rc['unreachable'] == 0, (name, rc)
+        assert rc['changed'] > 0, (name, rc)
+
+
+def test_rerun_is_changed_0(pool):
+    assert pool['second'] is not None, 'first run failed'
+    out = pool['second'].stdout
+    assert pool['second'].returncode == 0, failures(out)
+    hosts = recap(out)
+    assert set(hosts) == set(EDGES + (PROXY,)), hosts
+    changed = {name: rc['changed'] for name, rc in hosts.items() if rc['changed'] or rc['failed']}
+    assert changed == {}, failures(out)
+
+
+def test_emulator_holds_one_credential_with_both_nodes_as_gateways(pool):
+    creds = [c for c in emulator_get('/credential') if c.get('provider') == 'byo-sip-trunk']
+    assert len(creds) == 1, creds
+    gateways = creds[0]['gateways']
+    assert sorted(g['ip'] for g in gateways) == sorted(pool['ips'][n] for n in EDGES), gateways
+    assert all(g.get('optionsPingEnabled') for g in gateways), gateways
+    numbers = [n for n in emulator_get('/phone-number') if n.get('number') == DID]
+    assert len(numbers) == 1 and numbers[0]['credentialId'] == creds[0]['id'], numbers
+
+
+def dispatcher_flags(ips):
+    out = box(PROXY, 'kamcmd', 'dispatcher.list').stdout
+    flags = {}
+    for ip in ips:
+        match = re.search(r'URI:\s*sip:%s:5060\s+FLAGS:\s*(\w+)' % re.escape(ip), out)
+        flags[ip] = match.group(1) if match else out
+    return flags
+
+
+def test_proxy_probes_get_200_from_both_real_asterisk_nodes(pool):
+    ips = [pool['ips'][n] for n in EDGES]
+    # The probes run every 5 s; a node answering anything but 200 would be marked down (IP/TP).
+    flags = {}
+    for _attempt in range(20):
+        flags = dispatcher_flags(ips)
+        if all(f == 'AP' for f in flags.values()):
+            break
+        time.sleep(1)
+    assert all(f == 'AP' for f in flags.values()), flags
+    for name in EDGES:
+        shown = box(name, 'asterisk', '-rx', 'pjsip show identify vapi-via-proxy').stdout
+        assert 'X-BYOM-Source: vapi' in shown, shown
+
+
+def call_logs():
+    logs = {}
+    for name in EDGES:
+        # One hangup-handler line per call that reached a dialplan, naming its endpoint.
+        logs[name] = box(name, 'sh', '-c', 'grep -h "BYOM-CALL endpoint=" /var/log/asterisk/messages || true').stdout.splitlines()
+    return logs
+
+
+def uac(source, number, *extra):
+    out = box(PROXY, 'python3', '/root/sip_uac.py', source, PROXY_IP[0], '5060', number, *extra, timeout=40).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+PROXY_IP = []
+
+
+def new_lines(before, after):
+    return [line for name in EDGES for line in after[name][len(before[name]):]]
+
+
+def test_carrier_call_through_the_proxy_lands_in_the_carrier_context(pool):
+    PROXY_IP[:] = [pool['ips'][PROXY]]
+    before = call_logs()
+    # The caller forges the proxy's header: the proxy must replace it with "carrier".
+    result = uac(pool['carrier_ip'], DID, '--header', 'X-BYOM-Source: vapi', '--cancel-after', '2')
+    assert 100 in result['codes'] and 401 not in result['codes'], result
+    assert result['final'] == 487, result
+    time.sleep(1)
+    lines = new_lines(before, call_logs())
+    assert len(lines) == 1, lines
+    assert 'endpoint=carrier ' in lines[0] and 'to=%s ' % DID in lines[0], lines
+
+
+def test_vapi_call_through_the_proxy_lands_in_the_vapi_context_after_digest(pool):
+    PROXY_IP[:] = [pool['ips'][PROXY]]
+    before = call_logs()
+    unauth = uac(pool['vapi_ip'], BLOCKED)
+    assert unauth['final'] == 401, unauth
+    result = uac(pool['vapi_ip'], BLOCKED, '--user', VAPI_USER, '--password', VAPI_PASSWORD)
+    # from-vapi refuses the premium range with 403 (Hangup(21)); the log names the endpoint.
+    assert result['codes'][0] in (100, 401) and result['final'] == 403, result
+    time.sleep(1)
+    lines = new_lines(before, call_logs())
+    assert len(lines) == 1, lines
+    assert 'endpoint=vapi ' in lines[0] and 'to=%s ' % BLOCKED in lines[0], lines
+
+
+def test_invite_from_the_proxy_without_its_header_reaches_no_dialplan(pool):
+    PROXY_IP[:] = [pool['ips'][PROXY]]
+    node = pool['ips'][EDGES[0]]
+    before = call_logs()
+    # Straight from the proxy's own address to a node, no source header: the byom-proxy endpoint,
+    # whose context has no extensions.
+    out = box(PROXY, 'python3', '/root/sip_uac.py', pool['ips'][PROXY], node, '5060', DID, timeout=40).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result['final'] == 404, result
+    assert new_lines(before, call_logs()) == []
+
+
+def test_forged_header_straight_to_a_node_reaches_no_dialplan(pool):
+    node = pool['ips'][EDGES[0]]
+    before = call_logs()
+    acl_before = box(EDGES[0], 'grep', '-c', 'Not match Endpoint ACL', '/var/log/asterisk/messages').stdout.strip()
+    # Each peer claims to be the other one, bypassing the proxy: the header picks the endpoint,
+    # whose ACL admits only that peer and the proxy (Asterisk answers an ACL failure with 401).
+    forged = [(pool['vapi_ip'], DID, 'X-BYOM-Source: carrier', []),
+              (pool['carrier_ip'], BLOCKED, 'X-BYOM-Source: vapi', ['--user', VAPI_USER, '--password', VAPI_PASSWORD])]
+    for source, number, header, extra in forged:
+        out = box(PROXY, 'python3', '/root/sip_uac.py', source, node, '5060', number, '--header', header,
+                  '--timeout', '8', *extra, timeout=40).stdout
+        result = json.loads(out.strip().splitlines()[-1])
+        assert result['final'] == 401, (source, header, result)
+    assert new_lines(before, call_logs()) == []
+    acl_after = box(EDGES[0], 'grep', '-c', 'Not match Endpoint ACL', '/var/log/asterisk/messages').stdout.strip()
+    assert int(acl_after) >= int(acl_before or 0) + 2, (acl_before, acl_after)
