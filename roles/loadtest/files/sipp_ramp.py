@@ -25,6 +25,7 @@ the config's workdir and prints the table). The pure helpers below are unit test
 from __future__ import annotations
 
 import argparse
+import bisect
 import csv
 import io
 import json
@@ -34,6 +35,7 @@ import re
 import resource
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -48,7 +50,8 @@ CSV_FIELDS = [
     "other_bridges", "rtp_carrier_to_asterisk", "rtp_asterisk_to_uas", "rtp_uas_to_asterisk",
     "rtp_asterisk_to_carrier", "rtp_loss_pct", "rtp_asterisk_loss_pct", "rtp_uas_echo_loss_pct", "uac_send_ratio",
     "sipp_uac_processes", "sipp_uas_cpu_pct",
-    "load_avg_1m_before",
+    "load_avg_1m_before", "edge_latency_ms_p50", "edge_latency_ms_p99", "edge_jitter_ms_p99",
+    "edge_transit_jitter_ms_p99", "edge_packets_matched",
 ]
 
 
@@ -267,6 +270,14 @@ def step_row(step):
     })
     for flow in RTP_FLOWS:
         row["rtp_" + flow] = rtp.get(flow)
+    edge = step.get("edge") or {}
+    row.update({
+        "edge_latency_ms_p50": (edge.get("latency_ms") or {}).get("p50"),
+        "edge_latency_ms_p99": (edge.get("latency_ms") or {}).get("p99"),
+        "edge_jitter_ms_p99": (edge.get("added_jitter_ms") or {}).get("p99"),
+        "edge_transit_jitter_ms_p99": (edge.get("transit_jitter_ms") or {}).get("p99"),
+        "edge_packets_matched": edge.get("matched"),
+    })
     return row
 
 
@@ -293,6 +304,8 @@ def render_table(result):
             ("p95 ms", "setup_ms_p95"), ("p99 ms", "setup_ms_p99"), ("box %", "box_cpu_pct"),
             ("ast %", "asterisk_cpu_pct"), ("sipp %", "sipp_cpu_pct"), ("chans", "channels_peak"),
             ("native", "native_bridges"), ("ast loss %", "rtp_asterisk_loss_pct"), ("e2e loss %", "rtp_loss_pct"),
+            ("edge p50 ms", "edge_latency_ms_p50"), ("edge p99 ms", "edge_latency_ms_p99"),
+            ("jitter+ p99 ms", "edge_jitter_ms_p99"),
             ("why not", "stop_reason")]
     rows = [[col[0] for col in cols]]
     for step in result.get("steps", []):
@@ -422,6 +435,286 @@ def parse_nft_counters(text):
     return out
 
 
+# ----------------------------------------------------------------------------- G.711 media
+
+PCAP_MAGIC_US = 0xA1B2C3D4
+PCAP_MAGIC_NS = 0xA1B23C4D
+LINKTYPE_ETHERNET = 1
+LINKTYPE_LINUX_SLL = 113
+PCMA_SILENCE = 0xD5
+PCAP_EPOCH = 1700000000
+
+
+def _ip_checksum(header):
+    total = sum(struct.unpack("!%dH" % (len(header) // 2), header))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def rtp_frame(index, ptime_ms=20, src="127.0.0.1", sport=6000, dst="127.0.0.1", dport=6000, ssrc=0x42594F4D):
+    """One Ethernet/IPv4/UDP frame of PCMA RTP: packet `index` of a stream at ptime_ms. The
+    payload starts with the index (4 bytes), the rest is A-law silence."""
+    samples = 8 * ptime_ms  # 8 kHz
+    payload = struct.pack("!I", index) + bytes([PCMA_SILENCE]) * (samples - 4)
+    rtp = struct.pack("!BBHII", 0x80, 8 | (0x80 if index == 0 else 0), index & 0xFFFF,
+                      (index * samples) & 0xFFFFFFFF, ssrc)
+    udp_len = 8 + len(rtp) + len(payload)
+    udp = struct.pack("!HHHH", sport, dport, udp_len, 0)  # checksum 0: optional for IPv4
+    ip = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0xB8, 20 + udp_len, index & 0xFFFF, 0x4000, 64, 17, 0,
+                               bytes(int(x) for x in src.split(".")), bytes(int(x) for x in dst.split("."))))
+    ip[10:12] = struct.pack("!H", _ip_checksum(bytes(ip)))
+    return b"\x00" * 12 + b"\x08\x00" + bytes(ip) + udp + rtp + payload
+
+
+def pcap_bytes(records, nanosecond=False):
+    """A pcap (Ethernet link type) of [(seconds since the start, frame)]."""
+    magic, scale = (PCAP_MAGIC_NS, 10 ** 9) if nanosecond else (PCAP_MAGIC_US, 10 ** 6)
+    out = [struct.pack("<IHHiIII", magic, 2, 4, 0, 0, 65535, LINKTYPE_ETHERNET)]
+    for t, frame in records:
+        frac = int(round(t * scale))
+        out.append(struct.pack("<IIII", PCAP_EPOCH + frac // scale, frac % scale, len(frame), len(frame)))
+        out.append(frame)
+    return b"".join(out)
+
+
+def pcma_pcap_bytes(ptime_ms=20, duration_ms=10000):
+    """A pcap of PCMA (payload 8) RTP, one packet every ptime_ms, as SIPp's play_pcap_audio
+    replays it (SIPp rewrites addresses and ports, keeps the RTP header and the timing).
+    Carriers and Vapi send G.711 at 20 ms (50 packets/s); SIPp's own g711a.pcap is 30 ms.
+    The indexed payload lets a packet be recognised on both sides of the edge.
+
+    Returns (pcap bytes, packet count, period in ms: the replay length before it can loop)."""
+    if ptime_ms not in (10, 20, 30, 40, 60):
+        raise ValueError("ptime_ms must be one of 10, 20, 30, 40, 60, got %r" % (ptime_ms,))
+    count = int(round(duration_ms / float(ptime_ms)))
+    if not 1 <= count <= 100000:
+        raise ValueError("duration_ms gives %d packets: must be 1..100000" % count)
+    records = [(i * ptime_ms / 1000.0, rtp_frame(i, ptime_ms)) for i in range(count)]
+    return pcap_bytes(records), count, count * ptime_ms
+
+
+def write_pcma_pcap(path, ptime_ms=20, duration_ms=10000):
+    """Write pcma_pcap_bytes() to path; returns (packet count, period ms)."""
+    data, count, period = pcma_pcap_bytes(ptime_ms, duration_ms)
+    with open(path, "wb") as fh:
+        fh.write(data)
+    return count, period
+
+
+def read_pcap(data):
+    """(linktype, [(seconds since the first packet's second, frame bytes)]) from a pcap
+    (micro- or nanosecond timestamps, either byte order)."""
+    if len(data) < 24:
+        return None, []
+    for endian in ("<", ">"):
+        magic = struct.unpack(endian + "I", data[:4])[0]
+        if magic in (PCAP_MAGIC_US, PCAP_MAGIC_NS):
+            break
+    else:
+        raise ValueError("not a pcap file (magic %r)" % data[:4])
+    scale = 1e-9 if magic == PCAP_MAGIC_NS else 1e-6
+    linktype = struct.unpack(endian + "I", data[20:24])[0] & 0x0FFFFFFF
+    out = []
+    pos, end = 24, len(data)
+    base = None
+    hdr = struct.Struct(endian + "IIII")
+    while pos + 16 <= end:
+        sec, frac, incl, dummy = hdr.unpack_from(data, pos)
+        pos += 16
+        if pos + incl > end:
+            break  # a capture cut short mid-packet
+        if base is None:
+            base = sec  # relative seconds: a double cannot hold epoch seconds to the nanosecond
+        out.append(((sec - base) + frac * scale, data[pos:pos + incl]))
+        pos += incl
+    return linktype, out
+
+
+def parse_rtp_frame(frame, linktype):
+    """(src ip, src port, dst ip, dst port, seq, rtp ts, key) of an IPv4/UDP/RTP frame, or None.
+
+    key = RTP seq, timestamp, SSRC-free payload prefix: the same packet before and after a
+    relay that does not transcode (Asterisk's native RTP bridge may rewrite the SSRC)."""
+    if linktype == LINKTYPE_ETHERNET:
+        off, ethertype = 14, frame[12:14]
+        if ethertype == b"\x81\x00":
+            off, ethertype = 18, frame[16:18]
+    elif linktype == LINKTYPE_LINUX_SLL:
+        off, ethertype = 16, frame[14:16]
+    elif linktype == 276:  # LINUX_SLL2 (tcpdump -i any)
+        off, ethertype = 20, frame[0:2]
+    else:
+        return None
+    if ethertype != b"\x08\x00" or len(frame) < off + 20:
+        return None
+    ihl = (frame[off] & 0x0F) * 4
+    if frame[off + 9] != 17:
+        return None
+    src, dst = frame[off + 12:off + 16], frame[off + 16:off + 20]
+    u = off + ihl
+    if len(frame) < u + 8 + 12:
+        return None
+    sport, dport = struct.unpack("!HH", frame[u:u + 4])
+    r = u + 8
+    if frame[r] >> 6 != 2:
+        return None
+    seq, ts = struct.unpack("!HI", frame[r + 2:r + 8])
+    key = (seq, ts, bytes(frame[r + 12:r + 20]))
+    return (".".join(str(b) for b in src), sport, ".".join(str(b) for b in dst), dport, seq, ts, key)
+
+
+def rfc3550_jitter(pairs):
+    """Mean of RFC 3550's running interarrival jitter J (J += (|D| - J) / 16) over a flow.
+
+    pairs: [(arrival s, send s)] in arrival order; D is the change of (arrival - send) between
+    consecutive packets. Returns ms, or None for fewer than 2 packets."""
+    if len(pairs) < 2:
+        return None
+    j = 0.0
+    total = 0.0
+    for (a0, s0), (a1, s1) in zip(pairs, pairs[1:]):
+        d = (a1 - a0) - (s1 - s0)
+        j += (abs(d) - j) / 16.0
+        total += j
+    return 1000.0 * total / (len(pairs) - 1)
+
+
+def _rtp_pairs(packets, clock_hz=8000):
+    """(arrival, RTP-timestamp time) pairs of one flow, split where the timestamp jumps (a pcap
+    replayed from its start again restarts its timestamps): each run is judged on its own."""
+    runs, cur, prev = [], [], None
+    for t, ts in packets:
+        if prev is not None:
+            step = (ts - prev) & 0xFFFFFFFF
+            if step == 0 or step > clock_hz:  # 1 s: not the same stream any more
+                runs.append(cur)
+                cur = []
+        prev = ts
+        cur.append((t, ts / float(clock_hz)))
+    runs.append(cur)
+    return [r for r in runs if len(r) >= 2]
+
+
+def _flow_jitter(packets):
+    vals = [(rfc3550_jitter(r), len(r)) for r in _rtp_pairs(packets)]
+    vals = [(v, n) for v, n in vals if v is not None]
+    n = sum(c for dummy, c in vals)
+    return sum(v * c for v, c in vals) / n if n else None
+
+
+def pair_relays(inbound, candidates, sample=200):
+    """{incoming port: outgoing port} of the edge's relays.
+
+    Every call replays the same media, so the first copy of a packet seen leaving after it
+    entered may be another call's (calls started 1 ms apart, the other one relayed faster).
+    So: for every (in port, out port) candidate count the packets it could explain and keep
+    their delays; candidates explaining at least half of the in port's packets are assigned
+    one to one (an out port relays one in port), smallest median delay first."""
+    seen, pairs = {}, {}
+    for t, port, key, dummy in inbound:
+        seen[port] = seen.get(port, 0) + 1
+        for t_out, oport in candidates(key, t):
+            entry = pairs.setdefault((port, oport), [0, []])
+            entry[0] += 1
+            if len(entry[1]) < sample:
+                entry[1].append(t_out - t)
+    ranked = sorted((percentile(delays, 50), port, oport) for (port, oport), (count, delays) in pairs.items()
+                    if count * 2 >= seen[port])
+    relay, used = {}, set()
+    for dummy, port, oport in ranked:
+        if port not in relay and oport not in used:
+            relay[port] = oport
+            used.add(oport)
+    return relay
+
+
+def edge_transit(frames, linktype, rtp_start, rtp_end, window_s=0.1):
+    """Per-packet transit through the edge from one capture that sees both sides of it.
+
+    A packet INTO the edge goes to an even port of its RTP range, a packet OUT of it leaves
+    from one. The same packet is recognised on both sides by RTP seq + timestamp + payload
+    prefix; which outgoing port relays which incoming one is decided over all the packets
+    (pair_relays: all calls replay the same media, so one packet alone is ambiguous). Returns
+    transit p50/p99/max (ms), RFC 3550 jitter in and out per relayed flow and the jitter the
+    edge adds (out minus in), and the transit's own jitter (RFC 3550 with the ingress capture
+    time as the send time)."""
+    def mine(port):
+        return rtp_start <= port <= rtp_end and port % 2 == 0
+
+    inbound, outbound = [], {}
+    out_by_port = {}
+    for t, frame in frames:
+        p = parse_rtp_frame(frame, linktype)
+        if not p:
+            continue
+        if mine(p[3]) and not mine(p[1]):
+            inbound.append((t, p[3], p[6], p[5]))
+        elif mine(p[1]) and not mine(p[3]):
+            outbound.setdefault(p[6], []).append((t, p[1]))
+            out_by_port.setdefault(p[1], []).append((t, p[5]))
+    # Capture order is time order: each key's list is sorted, so bisect finds the first
+    # candidate at or after the ingress time.
+    out_times = {key: [c[0] for c in cands] for key, cands in outbound.items()}
+
+    def candidates(key, t):
+        times = out_times.get(key)
+        if not times:
+            return
+        cands = outbound[key]
+        i = bisect.bisect_left(times, t)
+        while i < len(times) and times[i] <= t + window_s:
+            yield cands[i]
+            i += 1
+
+    relay = pair_relays(inbound, candidates)
+    transits, per_flow, in_flows = [], {}, {}
+    unmatched = 0
+    for t, port, key, ts in inbound:
+        in_flows.setdefault(port, []).append((t, ts))
+        oport = relay.get(port)
+        t_out = next((cand for cand, cport in candidates(key, t) if cport == oport), None)
+        if t_out is None:
+            unmatched += 1
+            continue
+        transits.append(1000.0 * (t_out - t))
+        per_flow.setdefault(port, []).append((t_out, t))
+    added, transit_jitter = [], []
+    for port, pairs in per_flow.items():
+        transit_jitter.append(rfc3550_jitter(sorted(pairs)))
+        j_in = _flow_jitter(in_flows.get(port, []))
+        j_out = _flow_jitter(sorted(out_by_port.get(relay[port], [])))
+        if j_in is not None and j_out is not None:
+            added.append(j_out - j_in)
+    transit_jitter = [v for v in transit_jitter if v is not None]
+
+    def stats(vals):
+        if not vals:
+            return {"p50": None, "p99": None, "max": None}
+        return {"p50": _r3(percentile(vals, 50)), "p99": _r3(percentile(vals, 99)), "max": _r3(max(vals))}
+
+    return {"packets_in": len(inbound), "matched": len(transits), "unmatched": unmatched,
+            "flows": len(per_flow), "relays": {str(k): v for k, v in sorted(relay.items())}, "latency_ms": stats(transits),
+            "added_jitter_ms": stats(added), "transit_jitter_ms": stats(transit_jitter)}
+
+
+def _r3(value):
+    return None if value is None else round(value, 3)
+
+
+def resolve_media(cfg):
+    """Fill pcap_dir / pcap_file / media_ms / ptime_ms: a given pcap is used as configured;
+    without one (pcap_file empty) a PCMA pcap at ptime_ms is generated into the workdir."""
+    if cfg.get("pcap_file"):
+        return cfg
+    ptime = int(cfg.get("ptime_ms") or 20)
+    name = "pcma-%dms.pcap" % ptime
+    count, period = write_pcma_pcap(os.path.join(cfg["workdir"], name), ptime, int(cfg.get("media_period_ms") or 10000))
+    cfg.update({"pcap_dir": cfg["workdir"], "pcap_file": name, "media_ms": period, "ptime_ms": ptime,
+                "pcap_generated": True, "pcap_packets": count})
+    return cfg
+
+
 # ----------------------------------------------------------------------------- system side
 
 def log(msg):
@@ -519,6 +812,74 @@ class Nft:
     def teardown(self):
         if shutil.which("nft"):
             subprocess.run(["nft", "delete", "table", "inet", NFT_TABLE], capture_output=True, check=False)
+
+
+class EdgeCapture:
+    """tcpdump on the target for capture_s seconds of a step's full-load window: the RTP both
+    into and out of Asterisk's port range, as a pcap on tcpdump's stdout (no file written by
+    tcpdump itself: it drops root and may be confined by AppArmor). Bounded by a packet count
+    (-c) and by time (SIGINT after capture_s; SIGKILL 5 s later)."""
+
+    def __init__(self, cfg, step_dir):
+        self.cfg = cfg
+        self.path = os.path.join(step_dir, "edge.pcap")
+        self.proc = None
+        self.started = None
+        self.enabled = float(cfg.get("capture_s") or 0) > 0 and shutil.which("tcpdump") is not None
+
+    def start(self):
+        if not self.enabled or self.proc is not None:
+            return
+        rng = "%d-%d" % (self.cfg["rtp_port_start"], self.cfg["rtp_port_end"])
+        self.fh = open(self.path, "wb")
+        self.err = open(self.path + ".log", "w")
+        # 62 bytes: Ethernet + IPv4 + UDP + RTP header + the 8-byte payload prefix the matching needs.
+        self.proc = subprocess.Popen(
+            ["tcpdump", "-i", self.cfg.get("capture_interface", "lo"), "-n", "-s", "96", "-B", "32768",
+             "-c", str(int(self.cfg.get("capture_max_packets", 400000))), "--time-stamp-precision=nano",
+             "-U", "-w", "-", "udp and portrange %s" % rng],
+            stdout=self.fh, stderr=self.err, stdin=subprocess.DEVNULL, start_new_session=True)
+        self.started = time.monotonic()
+
+    def due(self):
+        return self.proc is not None and self.proc.poll() is None and \
+            time.monotonic() - self.started >= float(self.cfg["capture_s"])
+
+    def stop(self):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.fh.close()
+        self.err.close()
+
+    def result(self):
+        if self.proc is None:
+            return {"captured": False}
+        self.stop()
+        with open(self.path, "rb") as fh:
+            data = fh.read()
+        try:
+            linktype, frames = read_pcap(data)
+        except ValueError as exc:
+            return {"captured": False, "error": str(exc)}
+        res = edge_transit(frames, linktype, self.cfg["rtp_port_start"], self.cfg["rtp_port_end"])
+        res.update({"captured": True, "frames": len(frames), "capture_s": self.cfg["capture_s"],
+                    "kernel_dropped": tcpdump_dropped(read(self.path + ".log"))})
+        if not self.cfg.get("keep_captures"):
+            os.unlink(self.path)
+        return res
+
+
+def tcpdump_dropped(text):
+    """Packets tcpdump reports as "dropped by kernel" (None when it did not say)."""
+    m = re.search(r"(\d+) packets? dropped by kernel", text)
+    return int(m.group(1)) if m else None
 
 
 def raise_nofile():
@@ -661,6 +1022,7 @@ def run_step(cfg, target, cpu, nft, deadline):
     nft_first = nft_last = None
     nft_first_t = None
     stopped_early = False
+    capture = EdgeCapture(cfg, step_dir)
     while True:
         time.sleep(cfg["sample_s"])
         now = time.monotonic()
@@ -681,6 +1043,10 @@ def run_step(cfg, target, cpu, nft, deadline):
             nft_last = nft.read()
             if not bridges and now - hold_start >= min(5.0, cfg["hold_s"] / 2.0):
                 bridges = parse_bridge_technologies(asterisk_cli("bridge show all", timeout=30))
+                if now + float(cfg.get("capture_s") or 0) < full_until - 1.0:
+                    capture.start()
+            if capture.due():
+                capture.stop()
             if cfg["stop_on_cpu"] and share["box"] is not None and share["box"] > cfg["cpu_stop_pct"]:
                 over += 1
                 if over >= 2:
@@ -700,7 +1066,9 @@ def run_step(cfg, target, cpu, nft, deadline):
         if now > t0 + bound_s + 10 or now > deadline:
             step["stop_reason"] = "step time bound reached"
             break
+    capture.stop()
     stop(uacs + [uas], grace=3.0 if stopped_early else 15.0)
+    step["edge"] = capture.result()
     step["window_s"] = round((hold_end - hold_start), 1) if hold_start and hold_end else 0.0
     # Full load is held from the moment the last call was answered until the first hangup.
     step["held_s"] = round(min(plan["call_s"] - plan["ramp_s"], (hold_end or t0) - (t0 + plan["full_from_s"])), 1) \
@@ -773,6 +1141,7 @@ def main(argv=None):
     started = time.monotonic()
     deadline = started + float(cfg["max_total_s"])
     os.makedirs(cfg["workdir"], exist_ok=True)
+    resolve_media(cfg)
     for tool in ("sipp", "asterisk"):
         if shutil.which(tool) is None:
             sys.exit("loadtest: %s is not installed on this host" % tool)
