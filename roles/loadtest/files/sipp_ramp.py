@@ -668,29 +668,38 @@ def _flow_jitter(packets):
     return sum(v * c for v, c in vals) / n if n else None
 
 
-def pair_relays(inbound, candidates, sample=200):
-    """{incoming port: outgoing port} of the edge's relays.
+def pair_relays(events, window_s):
+    """{port: port} of the edge's relays (both directions: a bridge sends what enters on one
+    leg's port out of the other leg's port, and the reverse).
 
-    Every call replays the same media, so the first copy of a packet seen leaving after it
-    entered may be another call's (calls started 1 ms apart, the other one relayed faster).
-    So: for every (in port, out port) candidate count the packets it could explain and keep
-    their delays; candidates explaining at least half of the in port's packets are assigned
-    one to one (an out port relays one in port), smallest median delay first."""
-    seen, pairs = {}, {}
-    for t, port, key, dummy in inbound:
-        seen[port] = seen.get(port, 0) + 1
-        for t_out, oport in candidates(key, t):
-            entry = pairs.setdefault((port, oport), [0, []])
-            entry[0] += 1
-            if len(entry[1]) < sample:
-                entry[1].append(t_out - t)
-    ranked = sorted((percentile(delays, 50), port, oport) for (port, oport), (count, delays) in pairs.items()
-                    if count * 2 >= seen[port])
-    relay, used = {}, set()
-    for dummy, port, oport in ranked:
-        if port not in relay and oport not in used:
-            relay[port] = oport
-            used.add(oport)
+    Every call replays the same media, and SIPp starts calls in bursts, so several calls send
+    the same packet within microseconds: one packet alone cannot tell which outgoing port
+    relays which incoming one. So: each outgoing copy of a packet is paired with the earliest
+    still-pending incoming copy (first in, first out) that did not come from the address it
+    goes to, within window_s; every such pairing is a vote; then port pairs are taken by their
+    votes in both directions, each port once. events: (time, "in"/"out", edge port, key, peer ip)
+    in time order."""
+    pending, votes = {}, {}
+    for t, kind, port, key, peer in events:
+        queue = pending.setdefault(key, [])
+        if kind == "in":
+            queue.append((t, port, peer))
+            continue
+        while queue and t - queue[0][0] > window_s:
+            queue.pop(0)
+        for i, (dummy, iport, src) in enumerate(queue):
+            if src != peer:
+                votes[(iport, port)] = votes.get((iport, port), 0) + 1
+                del queue[i]
+                break
+    pairs = {}
+    for (a, b), n in votes.items():
+        pair = (min(a, b), max(a, b))
+        pairs[pair] = pairs.get(pair, 0) + n
+    relay = {}
+    for (a, b), dummy in sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0])):
+        if a not in relay and b not in relay:
+            relay[a], relay[b] = b, a
     return relay
 
 
@@ -699,8 +708,8 @@ def edge_transit(frames, linktype, rtp_start, rtp_end, window_s=0.1):
 
     A packet INTO the edge goes to an even port of its RTP range, a packet OUT of it leaves
     from one. The same packet is recognised on both sides by RTP seq + timestamp + payload
-    prefix; which outgoing port relays which incoming one is decided over all the packets
-    (pair_relays: all calls replay the same media, so one packet alone is ambiguous). Returns
+    prefix, once it is known which outgoing port relays which incoming one (pair_relays: all
+    calls replay the same media, so one packet alone is ambiguous). Returns
     transit p50/p99/max (ms), RFC 3550 jitter in and out per relayed flow and the jitter the
     edge adds (out minus in), and the transit's own jitter (RFC 3550 with the ingress capture
     time as the send time)."""
@@ -709,15 +718,18 @@ def edge_transit(frames, linktype, rtp_start, rtp_end, window_s=0.1):
 
     inbound, outbound = [], {}
     out_by_port = {}
+    events = []
     for t, frame in frames:
         p = parse_rtp_frame(frame, linktype)
         if not p:
             continue
         if mine(p[3]) and not mine(p[1]):
             inbound.append((t, p[3], p[6], p[5]))
+            events.append((t, "in", p[3], p[6], p[0]))
         elif mine(p[1]) and not mine(p[3]):
             outbound.setdefault(p[6], []).append((t, p[1]))
             out_by_port.setdefault(p[1], []).append((t, p[5]))
+            events.append((t, "out", p[1], p[6], p[2]))
     # Capture order is time order: each key's list is sorted, so bisect finds the first
     # candidate at or after the ingress time.
     out_times = {key: [c[0] for c in cands] for key, cands in outbound.items()}
@@ -732,7 +744,7 @@ def edge_transit(frames, linktype, rtp_start, rtp_end, window_s=0.1):
             yield cands[i]
             i += 1
 
-    relay = pair_relays(inbound, candidates)
+    relay = pair_relays(events, window_s)
     transits, per_flow, in_flows = [], {}, {}
     unmatched = 0
     for t, port, key, ts in inbound:
