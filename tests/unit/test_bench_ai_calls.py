@@ -186,3 +186,99 @@ def test_step_row_and_table_carry_the_edge_figures():
     assert (row["edge_latency_ms_p99"], row["edge_jitter_ms_p99"], row["edge_packets_matched"]) == (0.41, 0.05, 5000)
     table = sr.render_table({"steps": [step], "summary": {}, "ncpu": 2})
     assert "edge p99 ms" in table and "0.41" in table
+
+
+# ----------------------------------------------------------------------------- call rate
+
+def test_achieved_rate_and_rtt_times():
+    text = "Date_ms;response_time_ms;rtd_no\n1000.0;5.0;1\n1010.0;5.0;1\n1020.0;7.0;1\n1020.0;9.0;2\n"
+    rtts = sr.parse_rtt_times(text)
+    assert rtts == [(1000.0, 5.0), (1010.0, 5.0), (1020.0, 7.0)]
+    assert sr.achieved_rate([t for t, _ in rtts]) == 100.0
+    assert sr.achieved_rate([1.0]) is None
+
+
+def _cps(**kw):
+    res = {"rate": 200, "calls": 2000, "answered": 2000, "successful": 2000, "failed": 0, "achieved_cps": 199.0,
+           "setup_over_threshold": 0, "setup_threshold_ms": 1000, "setup_ms": {"p99": 12.0}}
+    res.update(kw)
+    return res
+
+
+def test_cps_verdict():
+    assert sr.cps_verdict(_cps()) is None
+    assert sr.cps_verdict(_cps(failed=3)) == "3 failed calls"
+    assert sr.cps_verdict(_cps(successful=1990)) == "only 1990 of 2000 calls completed"
+    assert "slower than the 1000 ms threshold" in sr.cps_verdict(_cps(setup_over_threshold=4))
+    assert "generator" in sr.cps_verdict(_cps(achieved_cps=150.0))
+
+
+# ----------------------------------------------------------------------------- silent legs
+
+LOG = """[2026-12-01 00:25:20.100] NOTICE[123][C-00000001] res_pjsip_sdp_rtp.c: Disconnecting channel 'PJSIP/carrier-00000002' for lack of audio RTP activity in 120 seconds
+[2026-12-01 00:25:20.105] NOTICE[456][C-00000001] Ext. s: BYOM-CALL endpoint=carrier from=15550000 to=+15550100001 cause=44 dialstatus=ANSWER duration=121
+"""
+
+
+def test_parse_silent_log_and_verdicts():
+    parsed = sr.parse_silent_log(LOG)
+    assert parsed["causes"] == {"carrier": [44]}
+    assert parsed["rtp_timeouts"] == [{"channel": "PJSIP/carrier-00000002", "after_s": 120}]
+    ai = {"successful": 1, "failed": 0, "log": {"causes": {"carrier": [16]}, "rtp_timeouts": []}}
+    carrier = {"successful": 1, "uas_successful": 1, "log": parsed}
+    assert sr.silent_verdicts(ai, carrier, "carrier") == []
+    # the AI-silent call cut by the edge: not survived, and the timeout is named
+    cut = {"successful": 0, "failed": 1, "log": {"causes": {"carrier": [44]},
+                                                 "rtp_timeouts": [{"channel": "PJSIP/vapi-1", "after_s": 60}]}}
+    problems = sr.silent_verdicts(cut, carrier, "carrier")
+    assert len(problems) == 3 and problems[0].startswith("AI-silent call did not survive")
+    # a silent carrier that the edge never hangs up
+    hung = {"successful": 0, "uas_successful": 0, "log": {"causes": {}, "rtp_timeouts": []}}
+    assert len(sr.silent_verdicts(ai, hung, "carrier")) == 3
+    assert sr.silent_verdicts(ai, {"skipped": "no rtp_timeout"}, "carrier") == []
+
+
+def test_parse_endpoint_rtp_timeout_and_log_dir():
+    assert sr.parse_endpoint_rtp_timeout(" rtp_timeout                        : 120\n rtp_timeout_hold : 0\n") == 120
+    assert sr.parse_endpoint_rtp_timeout("nothing") is None
+    assert sr.parse_log_dir("  Log directory:               /var/log/asterisk\n") == "/var/log/asterisk"
+
+
+def test_uas_scenario_plays_media_after_the_ack():
+    with open(os.path.join(FILES, "uas_pcma_echo.xml")) as fh:
+        xml = fh.read()
+    assert sr.uas_scenario(xml) == xml
+    played = sr.uas_scenario(xml, "media/x.pcap")
+    assert played.index("ACK") < played.index('play_pcap_audio="media/x.pcap"') < played.index('request="BYE"')
+    with pytest.raises(ValueError):
+        sr.uas_scenario("<scenario/>", "x")
+
+
+def test_uac_wait_bye_scenario_lets_the_edge_hang_up():
+    xml = sr.uac_scenario(0, "", 0, after_ack="", wait_bye_ms=150000)
+    assert '<recv request="BYE" timeout="150000"/>' in xml
+    assert "CSeq: 2 BYE" not in xml  # the caller never hangs up itself
+    short = sr.uac_scenario(0, "", 0, after_ack='  <pause milliseconds="1000"/>\n')
+    assert "play_pcap_audio" not in short and "CSeq: 2 BYE" in short
+
+
+# ----------------------------------------------------------------------------- soak
+
+def test_soak_plan():
+    plan = sr.soak_plan(300, 1800, 60, 10000)
+    assert plan["rate"] == 5.0 and plan["total"] == 8700 and plan["loops"] == 6 and plan["call_s"] == 60.0
+    with pytest.raises(ValueError, match="twice"):
+        sr.soak_plan(300, 100, 60, 10000)
+
+
+def test_soak_summary_growth_and_loss_trend():
+    samples = [{"t_s": 30, "rss_kib": 90, "open_files": 100, "asterisk_loss_pct": 0.0},   # ramping up: not steady
+               {"t_s": 60, "rss_kib": 100, "open_files": 600, "asterisk_loss_pct": 0.0},
+               {"t_s": 90, "rss_kib": 104, "open_files": 602, "asterisk_loss_pct": 0.0},
+               {"t_s": 120, "rss_kib": 110, "open_files": 598, "asterisk_loss_pct": 0.2},
+               {"t_s": 150, "rss_kib": 112, "open_files": 600, "asterisk_loss_pct": 0.4}]
+    res = sr.soak_summary(samples, 60)
+    assert (res["rss_kib_start"], res["rss_kib_end"], res["rss_growth_kib"]) == (100, 112, 12)
+    assert res["open_files_growth"] == 0 and res["loss_pct_max"] == 0.4
+    assert res["loss_growth_pct"] == 0.3  # (0.2 + 0.4) / 2 - (0 + 0) / 2
+    assert sr.soak_summary([], 60)["rss_growth_kib"] is None

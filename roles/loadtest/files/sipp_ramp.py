@@ -1270,7 +1270,9 @@ def run_calls(cfg, job_dir, uac_xml, uas_xml, rate, total, bound_s, uas_echo=Tru
         "successful": int(row.get("SuccessfulCall(C)", 0) or 0), "failed": int(row.get("FailedCall(C)", 0) or 0),
         "uas_successful": int(uas_row.get("SuccessfulCall(C)", 0) or 0),
         "uas_failed": int(uas_row.get("FailedCall(C)", 0) or 0),
-        "achieved_cps": achieved_rate([t for t, dummy in rtts]),
+        # INVITE sent = 200 OK received - response time: the rate the calls were attempted at.
+        "achieved_cps": achieved_rate([t - r for t, r in rtts]),
+        "setup_over_threshold": sum(1 for r in setup if r > float(cfg.get("cps_setup_threshold_ms", 1000))),
         "setup_ms": {"n": len(setup), "p50": _r(percentile(setup, 50)), "p99": _r(percentile(setup, 99)),
                      "max": _r(max(setup) if setup else None)},
         "uac_rc": uac.returncode, "sipp_errors": sipp_error_excerpt(job_dir),
@@ -1290,6 +1292,10 @@ def cps_verdict(res, min_ratio=0.95):
         return "%d failed calls" % res["failed"]
     if res.get("successful", 0) < res["calls"]:
         return "only %d of %d calls completed" % (res.get("successful", 0), res["calls"])
+    if res.get("setup_over_threshold"):
+        # RFC 7502: an attempt not established within the threshold time counts as failed.
+        return "%d calls set up slower than the %s ms threshold (p99 %s ms)" % (
+            res["setup_over_threshold"], res.get("setup_threshold_ms"), (res.get("setup_ms") or {}).get("p99"))
     if res.get("achieved_cps") is not None and res["achieved_cps"] < min_ratio * res["rate"]:
         return "calls placed at %.1f/s only (the generator's limit, not the edge's)" % res["achieved_cps"]
     return None
@@ -1312,6 +1318,7 @@ def run_cps(cfg, cpu, deadline):
         log("call rate: %d calls at %d/s" % (total, rate))
         res = run_calls(cfg, os.path.join(cfg["workdir"], "cps-%04d" % rate), uac_xml, uas_xml, rate, total,
                         bound_s, cpu=cpu)
+        res["setup_threshold_ms"] = int(cfg.get("cps_setup_threshold_ms", 1000))
         res["verdict"] = cps_verdict(res)
         res["ok"] = res["verdict"] is None
         steps.append(res)
