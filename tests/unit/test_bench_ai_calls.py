@@ -267,6 +267,7 @@ def test_uac_wait_bye_scenario_lets_the_edge_hang_up():
 def test_soak_plan():
     plan = sr.soak_plan(300, 1800, 60, 10000)
     assert plan["rate"] == 5.0 and plan["total"] == 8700 and plan["loops"] == 6 and plan["call_s"] == 60.0
+    assert (plan["steady_from_s"], plan["steady_until_s"]) == (60, 1740)
     with pytest.raises(ValueError, match="twice"):
         sr.soak_plan(300, 100, 60, 10000)
 
@@ -282,3 +283,8 @@ def test_soak_summary_growth_and_loss_trend():
     assert res["open_files_growth"] == 0 and res["loss_pct_max"] == 0.4
     assert res["loss_growth_pct"] == 0.3  # (0.2 + 0.4) / 2 - (0 + 0) / 2
     assert sr.soak_summary([], 60)["rss_growth_kib"] is None
+    # the last calls ending (after soak_s - call_s) are not steady: their in-flight packets look like loss
+    tail = samples + [{"t_s": 180, "rss_kib": 111, "open_files": 300, "asterisk_loss_pct": 2.0}]
+    assert sr.soak_summary(tail, 60, 150)["loss_pct_max"] == 0.4
+    # an interval must lie wholly in the steady part
+    assert sr.soak_summary(samples, 60, 150, interval_s=30)["rss_kib_start"] == 104

@@ -1494,12 +1494,15 @@ def soak_plan(calls, soak_s, call_s, media_ms):
     loops = max(1, int(round(call_s * 1000.0 / media_ms)))
     rate = calls / float(call_s)
     return {"rate": round(rate, 3), "total": int(math.ceil(rate * (soak_s - call_s))), "loops": loops,
-            "call_s": loops * media_ms / 1000.0, "steady_from_s": call_s}
+            "call_s": loops * media_ms / 1000.0, "steady_from_s": call_s, "steady_until_s": soak_s - call_s}
 
 
-def soak_summary(samples, steady_from_s):
-    """Growth and loss figures of a soak from its interval samples."""
-    steady = [x for x in samples if x["t_s"] >= steady_from_s]
+def soak_summary(samples, steady_from_s, steady_until_s=None, interval_s=0):
+    """Growth and loss figures of a soak from its interval samples: only intervals wholly in
+    the steady part (all calls up and churning), not the ramp up nor the last calls ending,
+    whose packets in flight at hangup look like loss."""
+    steady = [x for x in samples if x["t_s"] - interval_s >= steady_from_s - 1
+              and (steady_until_s is None or x["t_s"] <= steady_until_s + 1)]
     first, last = (steady[0], steady[-1]) if steady else (None, None)
     losses = [x["asterisk_loss_pct"] for x in steady if x.get("asterisk_loss_pct") is not None]
     half = len(losses) // 2
@@ -1587,7 +1590,9 @@ def run_soak(cfg, cpu, nft, calls, deadline):
     out["idle_after"] = dict(zip(("rss_kib", "open_files"), asterisk_footprint()))
     out.update({"duration_s": round(time.monotonic() - t0, 1), "attempted": attempted, "failed": failed,
                 "samples": samples, "sipp_errors": sipp_error_excerpt(job_dir)})
-    out.update(soak_summary(samples, plan["steady_from_s"]))
+    out.update(soak_summary(samples, plan["steady_from_s"], plan["steady_until_s"], interval))
+    out["steady_samples"] = sum(1 for x in samples if plan["steady_from_s"] - 1 <= x["t_s"] - interval
+                                and x["t_s"] <= plan["steady_until_s"] + 1)
     out["idle_open_files_growth"] = out["idle_after"]["open_files"] - out["idle_before"]["open_files"]
     out["idle_rss_growth_kib"] = out["idle_after"]["rss_kib"] - out["idle_before"]["rss_kib"]
     return out
