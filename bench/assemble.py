@@ -250,6 +250,10 @@ def edge_figures(result):
     }
 
 
+CPS_STEP_KEYS = ("rate", "calls", "ok", "verdict", "answered", "failed", "achieved_cps", "setup_ms", "box_cpu_pct",
+                 "asterisk_cpu_pct", "sipp_cpu_pct")
+
+
 def cps_figures(result):
     cps = (result or {}).get("cps")
     if not cps:
@@ -259,9 +263,7 @@ def cps_figures(result):
         "cps_setup_ms_p99": cps.get("setup_ms_p99_at_cps_max"),
         "cps_achieved_at_max": cps.get("achieved_cps_at_max"),
         "cps_stopped_because": cps.get("stopped_because"),
-        "cps_steps": [{k: st.get(k) for k in ("rate", "calls", "ok", "verdict", "answered", "failed", "achieved_cps",
-                                               "setup_ms", "box_cpu_pct", "asterisk_cpu_pct", "sipp_cpu_pct")}
-                      for st in cps.get("steps", [])],
+        "cps_steps": [{k: st.get(k) for k in CPS_STEP_KEYS} for st in cps.get("steps", [])],
     }
 
 

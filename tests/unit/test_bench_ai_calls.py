@@ -32,7 +32,7 @@ def test_pcma_pcap_20ms_is_50_packets_per_second_of_160_byte_pcma():
     linktype, frames = sr.read_pcap(data)
     assert linktype == sr.LINKTYPE_ETHERNET
     assert len(frames) == 500
-    times = [t for t, _ in frames]
+    times = [t for t, dummy in frames]
     gaps = {round(b - a, 6) for a, b in zip(times, times[1:])}
     assert gaps == {0.02}
     first = frames[0][1]
@@ -42,12 +42,12 @@ def test_pcma_pcap_20ms_is_50_packets_per_second_of_160_byte_pcma():
     assert rtp[0] == 0x80 and rtp[1] & 0x7F == 8  # version 2, payload type 8 (PCMA)
     assert rtp[1] & 0x80  # marker on the first packet only
     assert not frames[1][1][43] & 0x80
-    seqs_ts = [sr.parse_rtp_frame(f, linktype)[4:6] for _, f in frames[:3]]
+    seqs_ts = [sr.parse_rtp_frame(f, linktype)[4:6] for dummy, f in frames[:3]]
     assert seqs_ts == [(0, 0), (1, 160), (2, 320)]
 
 
 def test_pcma_pcap_ip_header_checksum_verifies():
-    _, frames = sr.read_pcap(sr.pcma_pcap_bytes(20, 100)[0])
+    frames = sr.read_pcap(sr.pcma_pcap_bytes(20, 100)[0])[1]
     ip = frames[3][1][14:34]
     total = sum(struct.unpack("!10H", ip))
     while total >> 16:
@@ -179,9 +179,9 @@ def test_tcpdump_dropped():
 
 
 def test_step_row_and_table_carry_the_edge_figures():
-    step = {"target_calls": 300, "ok": True, "edge": {"latency_ms": {"p50": 0.08, "p99": 0.41},
-                                                       "added_jitter_ms": {"p99": 0.05},
-                                                       "transit_jitter_ms": {"p99": 0.07}, "matched": 5000}}
+    edge = {"latency_ms": {"p50": 0.08, "p99": 0.41}, "added_jitter_ms": {"p99": 0.05},
+            "transit_jitter_ms": {"p99": 0.07}, "matched": 5000}
+    step = {"target_calls": 300, "ok": True, "edge": edge}
     row = sr.step_row(step)
     assert (row["edge_latency_ms_p99"], row["edge_jitter_ms_p99"], row["edge_packets_matched"]) == (0.41, 0.05, 5000)
     table = sr.render_table({"steps": [step], "summary": {}, "ncpu": 2})
@@ -194,7 +194,7 @@ def test_achieved_rate_and_rtt_times():
     text = "Date_ms;response_time_ms;rtd_no\n1000.0;5.0;1\n1010.0;5.0;1\n1020.0;7.0;1\n1020.0;9.0;2\n"
     rtts = sr.parse_rtt_times(text)
     assert rtts == [(1000.0, 5.0), (1010.0, 5.0), (1020.0, 7.0)]
-    assert sr.achieved_rate([t for t, _ in rtts]) == 100.0
+    assert sr.achieved_rate([t for t, dummy in rtts]) == 100.0
     assert sr.achieved_rate([1.0]) is None
 
 
@@ -215,7 +215,8 @@ def test_cps_verdict():
 
 # ----------------------------------------------------------------------------- silent legs
 
-LOG = """[2026-12-01 00:25:20.100] NOTICE[123][C-00000001] res_pjsip_sdp_rtp.c: Disconnecting channel 'PJSIP/carrier-00000002' for lack of audio RTP activity in 120 seconds
+LOG = """[2026-12-01 00:25:20.100] NOTICE[123][C-00000001] res_pjsip_sdp_rtp.c: \
+Disconnecting channel 'PJSIP/carrier-00000002' for lack of audio RTP activity in 120 seconds
 [2026-12-01 00:25:20.105] NOTICE[456][C-00000001] Ext. s: BYOM-CALL endpoint=carrier from=15550000 to=+15550100001 cause=44 dialstatus=ANSWER duration=121
 """
 
