@@ -245,6 +245,7 @@ def edge_figures(result):
                           "transit_jitter_ms": (st.get("edge") or {}).get("transit_jitter_ms"),
                           "packets_matched": (st.get("edge") or {}).get("matched"),
                           "packets_unmatched": (st.get("edge") or {}).get("unmatched"),
+                          "packets_matched_pct": (st.get("edge") or {}).get("matched_pct"),
                           "capture_kernel_dropped": (st.get("edge") or {}).get("kernel_dropped")}
                          for st in (result or {}).get("steps", []) if st.get("edge")],
     }

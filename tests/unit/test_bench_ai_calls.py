@@ -112,7 +112,7 @@ def test_edge_transit_measures_known_delays_and_no_added_jitter():
     _call(recs, 0, 100, 0.0, 6000, 10000, 10002, 7000, fwd_ms=0.2, echo_ms=0.05, back_ms=0.4)
     linktype, frames = _capture(recs)
     res = sr.edge_transit(frames, linktype, 10000, 20000)
-    assert res["packets_in"] == 200 and res["matched"] == 200 and res["unmatched"] == 0
+    assert res["packets_in"] == 200 and res["matched"] == 200 and res["unmatched"] == 0 and res["matched_pct"] == 100.0
     assert res["flows"] == 2
     assert res["latency_ms"]["p50"] == pytest.approx(0.3, abs=0.11)
     assert res["latency_ms"]["max"] == pytest.approx(0.4, abs=0.001)
@@ -289,3 +289,14 @@ def test_soak_summary_growth_and_loss_trend():
     assert sr.soak_summary(tail, 60, 150)["loss_pct_max"] == 0.4
     # an interval must lie wholly in the steady part
     assert sr.soak_summary(samples, 60, 150, interval_s=30)["rss_kib_start"] == 104
+
+
+def test_edge_transit_matches_a_saturated_edge_up_to_the_window():
+    # 300 ms in the edge (a saturated box) is still the same packet; past the 1 s window it is not
+    recs = []
+    _call(recs, 0, 50, 0.0, 6000, 10000, 10002, 7000, fwd_ms=300.0, echo_ms=0.05, back_ms=300.0)
+    linktype, frames = _capture(recs)
+    res = sr.edge_transit(frames, linktype, 10000, 20000)
+    assert res["unmatched"] == 0 and res["latency_ms"]["p50"] == pytest.approx(300.0, abs=0.01)
+    res = sr.edge_transit(frames, linktype, 10000, 20000, window_s=0.1)
+    assert res["matched"] == 0 and res["matched_pct"] == 0.0

@@ -703,7 +703,7 @@ def pair_relays(events, window_s):
     return relay
 
 
-def edge_transit(frames, linktype, rtp_start, rtp_end, window_s=0.1):
+def edge_transit(frames, linktype, rtp_start, rtp_end, window_s=1.0):
     """Per-packet transit through the edge from one capture that sees both sides of it.
 
     A packet INTO the edge goes to an even port of its RTP range, a packet OUT of it leaves
@@ -770,7 +770,10 @@ def edge_transit(frames, linktype, rtp_start, rtp_end, window_s=0.1):
             return {"p50": None, "p99": None, "max": None}
         return {"p50": _r3(percentile(vals, 50)), "p99": _r3(percentile(vals, 99)), "max": _r3(max(vals))}
 
+    # Unmatched: dropped by the edge, relayed after the capture stopped, or entered on a port
+    # whose call began or ended during the capture.
     return {"packets_in": len(inbound), "matched": len(transits), "unmatched": unmatched,
+            "matched_pct": round(100.0 * len(transits) / len(inbound), 2) if inbound else None,
             "flows": len(per_flow), "relays": {str(k): v for k, v in sorted(relay.items())}, "latency_ms": stats(transits),
             "added_jitter_ms": stats(added), "transit_jitter_ms": stats(transit_jitter)}
 
