@@ -29,7 +29,7 @@ images: ## build (or reuse) the offline lab images
 venv: ## create/refresh .venv from requirements-dev.txt
 	scripts/venv.sh
 
-bench: ## benchmark on this machine (about 30 min, waits for a quiet box first): writes bench/results.json
+bench: ## benchmark on this machine (about 75 min with the 30-min soak, waits for a quiet box first): writes bench/results.json
 	scripts/bench.sh
 
 security: ## security and fault suite (SIP attacks, toll fraud, API faults, bad input, secrets): summary table

@@ -2,6 +2,7 @@
 
 usage: assemble.py --out bench/results.json --ours DIR/results.json --stock DIR/results.json
                    --phases bench/out/phases.json --emulator-log bench/out/emulator-requests.json
+                   [--stock-tuned DIR/results.json] [--ours-extra DIR/results.json]
 
 phases.json (written by bench.sh): converge_cold_s, rerun_s, rerun_log (path of the re-run's
 ansible output), machine_load_before, quiet_reached, bench_started, ...
@@ -22,7 +23,14 @@ GOALS = {
     "rerun_s": ("<=", 20),
     "rerun_changed": ("==", 0),
     "steady_state_api_writes": ("==", 0),
+    "edge_latency_ms_p99": ("<=", 1.0),
+    "edge_jitter_ms_p99": ("<=", 1.0),
+    "cps_max": (">=", 200),
+    "silent_leg_survived": ("==", True),
+    "carrier_silent_torn_down": ("==", True),
+    "soak_failed_calls": ("==", 0),
 }
+EDGE_AT_CALLS = 300
 
 
 def recap_changed(text):
@@ -127,10 +135,12 @@ def step_brief(step):
         "rtp_packets_sent": rtp.get("carrier_to_asterisk"), "rtp_packets_echoed": rtp.get("asterisk_to_carrier"),
         "load_avg_1m_before": step.get("load_avg_1m_before"),
         "box_cpu_not_from_test_pct": other_cpu(step),
+        "edge_latency_ms": (step.get("edge") or {}).get("latency_ms"),
+        "edge_added_jitter_ms": (step.get("edge") or {}).get("added_jitter_ms"),
     }
 
 
-def assemble(ours, stock, phases, emulator_log, setup_at=100):
+def assemble(ours, stock, phases, emulator_log, setup_at=100, stock_tuned=None, ours_extra=None):
     ours_sum = (ours or {}).get("summary", {})
     stock_sum = (stock or {}).get("summary", {})
     at100 = step_at(ours, setup_at) or {}
@@ -187,9 +197,109 @@ def assemble(ours, stock, phases, emulator_log, setup_at=100):
         "bench_started": phases.get("bench_started"),
         "bench_duration_s": phases.get("bench_duration_s"),
     }
+    res["rtp_ptime_ms"] = ((ours or {}).get("config") or {}).get("ptime_ms")
+    res.update(edge_figures(ours))
+    res.update(cps_figures(ours))
+    res.update(silent_figures(ours))
+    res.update(soak_figures(ours))
+    max_tuned = ((stock_tuned or {}).get("summary") or {}).get("max_concurrent_calls")
+    res["stock_tuned_max_concurrent_calls"] = max_tuned
+    # Stock package with only its open-file limit raised: what our configuration costs or gains
+    # against a stock Asterisk that does not run out of file descriptors.
+    res["stock_tuned_ratio"] = round(float(max_ours) / max_tuned, 2) if max_ours is not None and max_tuned else None
+    res["stock_tuned_steps"] = [step_brief(st) for st in (stock_tuned or {}).get("steps", [])]
+    if ours_extra:
+        extra_sum = ours_extra.get("summary") or {}
+        res["extra_ptime"] = {"rtp_ptime_ms": (ours_extra.get("config") or {}).get("ptime_ms"),
+                              "max_concurrent_calls": extra_sum.get("max_concurrent_calls"),
+                              "calls_at_70pct_cpu": extra_sum.get("calls_at_cpu_threshold"),
+                              "steps": [step_brief(st) for st in ours_extra.get("steps", [])]}
     res["goals"] = {k: {"goal": "%s %s" % g, "value": res.get(k), "met": goal_met(res.get(k), g)}
                     for k, g in GOALS.items()}
     return res
+
+
+def edge_step(result, calls=EDGE_AT_CALLS):
+    """The step whose edge figures are the headline: `calls` if measured, else the largest
+    step below it with a capture."""
+    steps = [st for st in (result or {}).get("steps", []) if (st.get("edge") or {}).get("matched")]
+    exact = [st for st in steps if st.get("target_calls") == calls]
+    if exact:
+        return exact[0]
+    below = [st for st in steps if st.get("target_calls", 0) < calls]
+    return below[-1] if below else None
+
+
+def edge_figures(result):
+    step = edge_step(result)
+    edge = (step or {}).get("edge") or {}
+    return {
+        "edge_at_calls": (step or {}).get("target_calls"),
+        "edge_latency_ms_p50": (edge.get("latency_ms") or {}).get("p50"),
+        "edge_latency_ms_p99": (edge.get("latency_ms") or {}).get("p99"),
+        "edge_jitter_ms_p99": (edge.get("added_jitter_ms") or {}).get("p99"),
+        "edge_transit_jitter_ms_p99": (edge.get("transit_jitter_ms") or {}).get("p99"),
+        "edge_by_step": [{"calls": st.get("target_calls"),
+                          "latency_ms": (st.get("edge") or {}).get("latency_ms"),
+                          "added_jitter_ms": (st.get("edge") or {}).get("added_jitter_ms"),
+                          "transit_jitter_ms": (st.get("edge") or {}).get("transit_jitter_ms"),
+                          "packets_matched": (st.get("edge") or {}).get("matched"),
+                          "packets_unmatched": (st.get("edge") or {}).get("unmatched"),
+                          "packets_matched_pct": (st.get("edge") or {}).get("matched_pct"),
+                          "capture_kernel_dropped": (st.get("edge") or {}).get("kernel_dropped")}
+                         for st in (result or {}).get("steps", []) if st.get("edge")],
+    }
+
+
+CPS_STEP_KEYS = ("rate", "calls", "ok", "verdict", "answered", "failed", "achieved_cps", "setup_ms", "box_cpu_pct",
+                 "asterisk_cpu_pct", "sipp_cpu_pct")
+
+
+def cps_figures(result):
+    cps = (result or {}).get("cps")
+    if not cps:
+        return {"cps_max": None}
+    return {
+        "cps_max": cps.get("cps_max"),
+        "cps_setup_ms_p99": cps.get("setup_ms_p99_at_cps_max"),
+        "cps_achieved_at_max": cps.get("achieved_cps_at_max"),
+        "cps_stopped_because": cps.get("stopped_because"),
+        "cps_steps": [{k: st.get(k) for k in CPS_STEP_KEYS} for st in cps.get("steps", [])],
+    }
+
+
+def silent_figures(result):
+    silent = (result or {}).get("silent")
+    if not silent:
+        return {"silent_leg_survived": None}
+    ai, carrier = silent.get("ai_silent") or {}, silent.get("carrier_silent") or {}
+    return {
+        "silent_leg_survived": silent.get("silent_leg_survived"),
+        "carrier_silent_torn_down": silent.get("carrier_silent_torn_down"),
+        "silent_ai_s": ai.get("silent_s"),
+        "silent_rtp_timeout_s": silent.get("rtp_timeout_s"),
+        "silent_hangup_causes": {"ai_silent": (ai.get("log") or {}).get("causes"),
+                                 "carrier_silent": (carrier.get("log") or {}).get("causes")},
+        "silent_carrier_rtp_timeouts": (carrier.get("log") or {}).get("rtp_timeouts"),
+        "silent_carrier_skipped": carrier.get("skipped"),
+        "silent_problems": silent.get("problems"),
+    }
+
+
+def soak_figures(result):
+    soak = (result or {}).get("soak")
+    if not soak:
+        return {"soak_failed_calls": None}
+    if soak.get("skipped"):
+        return {"soak_failed_calls": None, "soak_skipped": soak["skipped"]}
+    keys = ("rss_kib_start", "rss_kib_end", "rss_growth_kib", "open_files_start", "open_files_end",
+            "open_files_growth", "loss_pct_max", "loss_growth_pct", "idle_rss_growth_kib", "idle_open_files_growth")
+    out = {"soak_s": soak.get("soak_s"), "soak_calls": soak.get("calls"), "soak_call_s": (soak.get("plan") or {}).get("call_s"),
+           "soak_attempted_calls": soak.get("attempted"), "soak_failed_calls": soak.get("failed")}
+    out.update({"soak_" + k: soak.get(k) for k in keys})
+    out["soak_loss_pct_by_interval"] = [x.get("asterisk_loss_pct") for x in soak.get("samples", [])]
+    out["soak_samples"] = soak.get("samples")
+    return out
 
 
 def _median(values):
@@ -217,6 +327,8 @@ def main(argv=None):
     ap.add_argument("--stock")
     ap.add_argument("--phases", required=True)
     ap.add_argument("--emulator-log")
+    ap.add_argument("--stock-tuned")
+    ap.add_argument("--ours-extra", help="an extra ramp of ours (e.g. 30 ms media)")
     args = ap.parse_args(argv)
     phases = _load(args.phases) or {}
     if phases.get("rerun_log"):
@@ -225,7 +337,8 @@ def main(argv=None):
                 phases["rerun_changed"] = recap_changed(fh.read())
         except OSError:
             phases["rerun_changed"] = None
-    res = assemble(_load(args.ours), _load(args.stock), phases, _load(args.emulator_log))
+    res = assemble(_load(args.ours), _load(args.stock), phases, _load(args.emulator_log),
+                   stock_tuned=_load(args.stock_tuned), ours_extra=_load(args.ours_extra))
     with open(args.out, "w") as fh:
         json.dump(res, fh, indent=2, sort_keys=False)
         fh.write("\n")

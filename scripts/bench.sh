@@ -7,14 +7,19 @@
 #   0. set up the machine (packages, .venv, Docker, the sid image); wait until it is quiet
 #   1. fresh lab container byom-bench-vps + our own Vapi emulator: site.yml cold, then again
 #   2. byom-bench-stock: Debian's asterisk package, package defaults, bench/stock/*.conf
-#   3. playbooks/loadtest.yml against ours, then against stock (one at a time)
+#   3. playbooks/loadtest.yml against ours (20 ms media: ramp with edge latency/jitter, call
+#      rate, silent legs, soak), then stock (ramp only), then stock with its file limit raised
 #   4. bench/assemble.py -> bench/results.json
-#   5. bench/webhooks.py: the Vapi webhook receiver (key "webhooks"; BENCH_SKIP_WEBHOOKS=1 skips)
-#   6. bench/proxy.py: the Kamailio proxy tier (key "proxy"; BENCH_SKIP_PROXY=1 skips)
-# Knobs: BENCH_MAX_S (1800), BENCH_QUIET_MAX_S (900: give up waiting for load < 1.0 and run
+#   5. other benches, one short block each, merging their keys into results.json:
+#      bench/webhooks.py: the Vapi webhook receiver (key "webhooks"; BENCH_SKIP_WEBHOOKS=1 skips)
+#      bench/proxy.py: the Kamailio proxy tier (key "proxy"; BENCH_SKIP_PROXY=1 skips)
+# Knobs: BENCH_MAX_S (5400), BENCH_QUIET_MAX_S (900: give up waiting for load < 1.0 and run
 # anyway, flagged), BENCH_QUIET_LOAD (1.0), BENCH_KEEP=1 (keep the containers),
 # BENCH_EMULATOR_PORT (8189), BENCH_SKIP_CONVERGE=1 / BENCH_SKIP_STOCK=1 (partial runs),
-# BENCH_LOADTEST_VARS (extra vars file for both ramps, default bench/loadtest-vars.yml).
+# BENCH_LOADTEST_VARS (extra vars file for both ramps, default bench/loadtest-vars.yml),
+# BENCH_SOAK_S (1800: the soak at 60% of the measured capacity; 0 skips it),
+# BENCH_EXTRA_PTIME (unset; e.g. 30: one more ramp of ours at that packet time, an extra line),
+# BENCH_SKIP_STOCK_TUNED=1 (no "stock, file limit raised" baseline).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,10 +35,13 @@ stock=${BENCH_STOCK_CONTAINER:-byom-bench-stock}
 image=${BENCH_IMAGE:-localhost/byom-vps:debian-sid}
 emu_port=${BENCH_EMULATOR_PORT:-8189}
 emu_url="http://127.0.0.1:$emu_port"
-max_s=${BENCH_MAX_S:-1800}
+max_s=${BENCH_MAX_S:-5400}
 quiet_max_s=${BENCH_QUIET_MAX_S:-900}
 quiet_load=${BENCH_QUIET_LOAD:-1.0}
 lt_vars=${BENCH_LOADTEST_VARS:-$root/bench/loadtest-vars.yml}
+soak_s=${BENCH_SOAK_S:-1800}
+# The stock baselines and the extra packet-time ramp measure capacity only.
+ramp_only='{"loadtest_cps_rates": [], "loadtest_silent_legs": false, "loadtest_soak_s": 0}'
 export BENCH_VPS_CONTAINER=$vps BENCH_STOCK_CONTAINER=$stock
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -181,14 +189,32 @@ fi
 
 # ---------------------------------------------------------------- 3. load tests
 loadtest() {
-  local host=$1 dir=$2
+  local host=$1 dir=$2 name
+  shift 2
+  name=$(basename "$dir")
   rm -rf "$dir"
-  log "loadtest.yml against $host (log: $out/loadtest-$host.log)"
+  log "loadtest.yml against $host -> $name (log: $out/$name.log)"
   timeout "$(remaining)" ansible-playbook playbooks/loadtest.yml -i bench/inventory.yml \
-    -e "loadtest_hosts=$host" -e @"$lt_vars" -e "loadtest_output_dir=$dir" \
-    >"$out/loadtest-$host.log" 2>&1 || log "loadtest against $host failed or timed out: see $out/loadtest-$host.log"
+    -e "loadtest_hosts=$host" -e @"$lt_vars" -e "loadtest_output_dir=$dir" "$@" \
+    >"$out/$name.log" 2>&1 || log "loadtest against $host failed or timed out: see $out/$name.log"
   [ -f "$dir/$host/table.txt" ] && cat "$dir/$host/table.txt" >&2
   return 0
+}
+# The stock package with only its open-file limit raised (16384, as the asterisk role sets it):
+# a baseline that does not fail on file descriptors, so stock_tuned_ratio measures the cost or
+# gain of our configuration itself.
+stock_raise_file_limit() {
+  docker exec "$stock" sh -c '
+    sed -i "s/^[;[:space:]]*maxfiles[[:space:]]*=.*//" /etc/asterisk/asterisk.conf &&
+    sed -i "/^\[options\]/a maxfiles = 16384" /etc/asterisk/asterisk.conf &&
+    mkdir -p /etc/systemd/system/asterisk.service.d &&
+    printf "[Service]\nLimitNOFILE=16384\n" >/etc/systemd/system/asterisk.service.d/nofile.conf &&
+    systemctl daemon-reload && systemctl restart asterisk' || { log "could not raise the stock file limit"; return 1; }
+  for _ in $(seq 1 30); do
+    docker exec "$stock" asterisk -rx 'pjsip show endpoint vapi' 2>/dev/null | grep -q 'Endpoint:  vapi' && break
+    sleep 1
+  done
+  log "stock Asterisk file limit: $(docker exec "$stock" sh -c 'grep "open files" /proc/$(pidof asterisk)/limits' | tr -s ' ')"
 }
 # The lab container shares the host's kernel and cannot write /proc/sys, so the kernel settings
 # the hardening role wrote on the edge (/etc/sysctl.d/60-byom-telephony.conf, applied at boot on
@@ -217,24 +243,39 @@ host_kernel_for_load() {
 }
 docker inspect "$vps" >/dev/null 2>&1 && host_kernel_for_load
 phase_json "load_before_loadtest=\"$(cut -d' ' -f1-3 /proc/loadavg)\""
-docker inspect "$vps" >/dev/null 2>&1 && loadtest byom-bench-vps "$out/loadtest-ours"
-docker inspect "$stock" >/dev/null 2>&1 && loadtest byom-bench-stock "$out/loadtest-stock"
+if docker inspect "$vps" >/dev/null 2>&1; then
+  loadtest byom-bench-vps "$out/loadtest-ours" -e "loadtest_soak_s=$soak_s"
+  if [ -n "${BENCH_EXTRA_PTIME:-}" ]; then
+    loadtest byom-bench-vps "$out/loadtest-ours-extra" -e "$ramp_only" -e "loadtest_ptime_ms=$BENCH_EXTRA_PTIME"
+  fi
+fi
+if docker inspect "$stock" >/dev/null 2>&1; then
+  loadtest byom-bench-stock "$out/loadtest-stock" -e "$ramp_only"
+  if [ "${BENCH_SKIP_STOCK_TUNED:-0}" != 1 ] && stock_raise_file_limit; then
+    loadtest byom-bench-stock "$out/loadtest-stock-tuned" -e "$ramp_only" -e loadtest_label=stock-tuned
+  fi
+fi
 
 # ---------------------------------------------------------------- 4. results
 phase_json "bench_duration_s=$(( $(date +%s) - budget_start ))"
 python3 bench/assemble.py --out "$results" --phases "$out/phases.json" \
   --ours "$out/loadtest-ours/byom-bench-vps/results.json" \
   --stock "$out/loadtest-stock/byom-bench-stock/results.json" \
+  --stock-tuned "$out/loadtest-stock-tuned/byom-bench-stock/results.json" \
+  --ours-extra "$out/loadtest-ours-extra/byom-bench-vps/results.json" \
   --emulator-log "$out/emulator-requests.json"
 
-# ---------------------------------------------------------------- 5. webhook receiver
-# Loopback only, bounded per phase; merges the key "webhooks" into results.json.
+# ---------------------------------------------------------------- 5. other benches
+# One short block per bench below: bounded, loopback only, merging its own keys into
+# results.json (see bench/webhooks.py for the pattern).
+
+# The Vapi webhook receiver: merges the key "webhooks".
 if [ "${BENCH_SKIP_WEBHOOKS:-0}" != 1 ]; then
   log "webhook receiver: accept rate, accept p99, sync-lane p99, drain rate"
   timeout 600 python3 bench/webhooks.py --out "$results" >"$out/webhooks.log" 2>&1 \
     || log "webhook bench failed: see $out/webhooks.log"
 fi
-# ---------------------------------------------------------------- 6. Kamailio proxy tier
+# The Kamailio proxy tier (phase 6 in bench/README.md):
 # Its own containers (byom-bench-proxy-*) and emulator; merges "proxy", proxy_cps_max and
 # proxy_added_setup_ms_p99 into results.json. BENCH_SKIP_PROXY=1 skips.
 if [ "${BENCH_SKIP_PROXY:-0}" != 1 ]; then

@@ -70,7 +70,12 @@ def test_assemble_figures_ratio_and_goals():
     assert res["rtp_loss_pct_at_max"] == 0.05 and res["rtp_loss_end_to_end_pct_at_max"] == 0.2
     assert res["steady_state_api_writes"] == 0 and res["steady_state_api_requests"] == 1
     assert res["measured_under_contention"] is False
-    assert all(g["met"] for g in res["goals"].values())
+    old_goals = ("max_concurrent_calls", "calls_at_70pct_cpu", "setup_ms_p99", "stock_ratio", "rerun_s",
+                 "rerun_changed", "steady_state_api_writes")
+    assert all(res["goals"][k]["met"] for k in old_goals)
+    # not measured in this run: no figure, goal neither met nor failed
+    assert res["cps_max"] is None and res["goals"]["cps_max"]["met"] is None
+    assert res["stock_tuned_ratio"] is None
     json.dumps(res)
 
 
@@ -99,3 +104,54 @@ def test_contention_detected_after_a_quiet_start():
     assert ba.contended({"quiet_reached": True}, {"idle_box_cpu_pct": 40.0}, [_s(100, True)]) is True
     assert ba.contended({"quiet_reached": True}, {"idle_box_cpu_pct": 2.0}, [_s(100, True)]) is False
     assert ba.contended({}, {"idle_box_cpu_pct": 2.0}, [_s(100, True)]) is True
+
+
+def _edge(p99, jitter):
+    return {"captured": True, "matched": 1000, "unmatched": 0, "latency_ms": {"p50": 0.1, "p99": p99, "max": 2.0},
+            "added_jitter_ms": {"p50": 0.0, "p99": jitter, "max": 0.5}, "transit_jitter_ms": {"p99": 0.2}}
+
+
+def test_assemble_ai_call_figures():
+    steps = [_s(100, True), _s(300, True), _s(400, True)]
+    steps[0]["edge"], steps[1]["edge"], steps[2]["edge"] = _edge(0.3, 0.05), _edge(0.8, 0.1), _edge(3.0, 2.0)
+    ours = _result(400, steps)
+    ours["config"]["ptime_ms"] = 20
+    ours["cps"] = {"cps_max": 150, "setup_ms_p99_at_cps_max": 12.5, "achieved_cps_at_max": 149.0,
+                   "stopped_because": "4 failed calls",
+                   "steps": [{"rate": 150, "ok": True}, {"rate": 200, "ok": False, "verdict": "4 failed calls"}]}
+    ours["silent"] = {"silent_leg_survived": True, "carrier_silent_torn_down": True, "problems": [],
+                      "rtp_timeout_s": {"carrier": 120, "vapi": 120},
+                      "ai_silent": {"silent_s": 90, "log": {"causes": {"carrier": [16]}}},
+                      "carrier_silent": {"log": {"causes": {"carrier": [44]},
+                                                 "rtp_timeouts": [{"channel": "PJSIP/carrier-1", "after_s": 120}]}}}
+    ours["soak"] = {"calls": 240, "soak_s": 1800, "attempted": 7000, "failed": 0, "rss_kib_start": 100,
+                    "rss_kib_end": 120, "rss_growth_kib": 20, "open_files_start": 2500, "open_files_end": 2500,
+                    "open_files_growth": 0, "loss_pct_max": 0.01, "loss_growth_pct": 0.0,
+                    "samples": [{"asterisk_loss_pct": 0.0}, {"asterisk_loss_pct": 0.01}]}
+    tuned = _result(200, [_s(200, True), _s(300, False)])
+    extra = _result(500, [_s(500, True)], c70=450)
+    extra["config"]["ptime_ms"] = 30
+    res = ba.assemble(ours, _result(50, [_s(50, True)]), {"quiet_reached": True}, None,
+                      stock_tuned=tuned, ours_extra=extra)
+    assert res["rtp_ptime_ms"] == 20
+    # the headline edge figures are those of the 300-call step, not the largest
+    assert (res["edge_at_calls"], res["edge_latency_ms_p99"], res["edge_jitter_ms_p99"]) == (300, 0.8, 0.1)
+    assert [e["calls"] for e in res["edge_by_step"]] == [100, 300, 400]
+    assert res["goals"]["edge_latency_ms_p99"]["met"] is True and res["goals"]["edge_jitter_ms_p99"]["met"] is True
+    assert (res["cps_max"], res["cps_setup_ms_p99"]) == (150, 12.5)
+    assert res["goals"]["cps_max"]["met"] is False
+    assert res["silent_leg_survived"] is True and res["goals"]["silent_leg_survived"]["met"] is True
+    assert res["silent_hangup_causes"] == {"ai_silent": {"carrier": [16]}, "carrier_silent": {"carrier": [44]}}
+    assert res["soak_failed_calls"] == 0 and res["soak_rss_growth_kib"] == 20
+    assert res["soak_loss_pct_by_interval"] == [0.0, 0.01]
+    assert res["stock_ratio"] == 8.0 and res["stock_tuned_ratio"] == 2.0
+    assert res["extra_ptime"]["rtp_ptime_ms"] == 30 and res["extra_ptime"]["max_concurrent_calls"] == 500
+    json.dumps(res)
+
+
+def test_edge_step_falls_back_below_300_calls():
+    steps = [_s(100, True), _s(200, True), _s(400, True)]
+    steps[1]["edge"] = _edge(0.5, 0.1)
+    steps[2]["edge"] = _edge(9.0, 9.0)
+    assert ba.edge_step({"steps": steps})["target_calls"] == 200
+    assert ba.edge_step({"steps": [_s(100, True)]}) is None
