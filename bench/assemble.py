@@ -6,7 +6,7 @@ usage: assemble.py --out bench/results.json --ours DIR/results.json --stock DIR/
 
 phases.json (written by bench.sh): converge_cold_s, rerun_s, rerun_log (path of the re-run's
 ansible output), machine_load_before, quiet_reached, bench_started, ...
-Pure helpers are unit tested in tests/unit/test_bench_assemble.py.
+Pure helpers are unit tested in tests/unit/bench/test_bench_assemble.py.
 """
 
 import argparse

@@ -2,7 +2,7 @@
 # Debian packages the controller needs for the tests and the lab (SIPp, debootstrap, ...).
 set -euo pipefail
 # redis-server + python3-redis: the webhook receiver tests run the real service against a real Redis.
-# prometheus: promtool for the alert-rule unit tests (tests/unit/test_monitoring_promtool.py).
+# prometheus: promtool for the alert-rule unit tests (tests/unit/roles/monitoring/test_monitoring_promtool.py).
 # fail2ban: fail2ban-regex for the filter tests (tests/unit/test_fail2ban_filter.py); no service starts.
 pkgs=(debootstrap sip-tester tcpdump git shellcheck redis-server python3-redis prometheus fail2ban)
 missing=()

@@ -24,6 +24,6 @@ for pair in "1.26.5 2.25.1" "1.26.12 2.28.1"; do
   echo "$shared" >"$own/zz_project_venv.pth"
   echo "[compat] urllib3 $1 / requests $2" >&2
   (cd "$root" && "$venv/bin/python" -m pytest -q -p no:cacheprovider \
-    tests/unit/test_vapi_client.py tests/unit/test_vapi_paging.py tests/unit/test_vapi_sip_trunk.py \
-    tests/unit/test_vapi_assistant.py tests/unit/test_vapi_phone_number.py)
+    tests/unit/plugins/module_utils/test_vapi_client.py tests/unit/plugins/module_utils/test_vapi_paging.py tests/unit/plugins/modules/test_vapi_sip_trunk.py \
+    tests/unit/plugins/modules/test_vapi_assistant.py tests/unit/plugins/modules/test_vapi_phone_number.py)
 done

@@ -71,3 +71,28 @@ attributes:
     membership:
       - byom.telephony.vapi
 '''
+
+    # What the two credential modules (vapi_sip_trunk, vapi_webhook_credential) share: the lookup by
+    # id or name, state, and how check mode behaves.
+    CREDENTIAL = r'''
+attributes:
+  check_mode:
+    description: Predicts the change without calling any mutating endpoint.
+    support: full
+options:
+  state:
+    description:
+      - V(present) creates or updates the credential, V(absent) deletes it.
+    type: str
+    choices: [present, absent]
+    default: present
+  name:
+    description:
+      - Name of the credential, 1 to 40 characters. Required with O(state=present).
+    type: str
+  id:
+    description:
+      - Id (UUID) of an existing credential. Takes precedence over O(name) for the lookup; the
+        name is then updated to O(name) if that differs.
+    type: str
+'''

@@ -33,10 +33,8 @@ author:
 extends_documentation_fragment:
   - byom.telephony.vapi
   - byom.telephony.vapi.actiongroup
+  - byom.telephony.vapi.credential
 attributes:
-  check_mode:
-    description: Predicts the change without calling any mutating endpoint.
-    support: full
   diff_mode:
     description: Shows the credential before and after, secrets masked.
     support: full
@@ -44,21 +42,6 @@ attributes:
     description: A second run with the same options changes nothing (unless O(update_password=always)).
     support: partial
 options:
-  state:
-    description:
-      - V(present) creates or updates the credential, V(absent) deletes it.
-    type: str
-    choices: [present, absent]
-    default: present
-  name:
-    description:
-      - Name of the credential, 1 to 40 characters. Required with O(state=present).
-    type: str
-  id:
-    description:
-      - Id (UUID) of an existing credential. Takes precedence over O(name) for the lookup; the
-        name is then updated to O(name) if that differs.
-    type: str
   known_id:
     description:
       - An id remembered from an earlier run (the C(byom.telephony.vapi) role keeps it on the edge).

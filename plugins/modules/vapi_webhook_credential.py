@@ -25,10 +25,9 @@ author:
   - byom.telephony maintainers (@byom-telephony)
 extends_documentation_fragment:
   - byom.telephony.vapi
+  - byom.telephony.vapi.actiongroup
+  - byom.telephony.vapi.credential
 attributes:
-  check_mode:
-    description: Predicts the change without calling any mutating endpoint.
-    support: full
   diff_mode:
     description: Shows the credential before and after, the secret masked.
     support: full
@@ -36,20 +35,6 @@ attributes:
     description: A second run with the same options changes nothing (unless O(update_secret=always)).
     support: partial
 options:
-  state:
-    description:
-      - V(present) creates or updates the credential, V(absent) deletes it.
-    type: str
-    choices: [present, absent]
-    default: present
-  name:
-    description:
-      - Name of the credential, 1 to 40 characters. Required with O(state=present).
-    type: str
-  id:
-    description:
-      - Id (UUID) of an existing credential; takes precedence over O(name) for the lookup.
-    type: str
   secret:
     description:
       - The HMAC secret key (C(secretKey)), the same as the receiver's C(webhooks_secret).

@@ -8,13 +8,10 @@ request log must stay empty (no read, no write: the check happens before the cli
 """
 from __future__ import absolute_import, division, print_function
 
-import os
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'security'))
-import seclib  # noqa: E402  pylint: disable=wrong-import-position
+from byom_testlib import seclib
 
 KEY = 'sec-bad-input-key-41d0'
 LONG = 'n' * 41

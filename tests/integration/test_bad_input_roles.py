@@ -22,8 +22,7 @@ import tempfile
 import pytest
 import yaml
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'security'))
-import seclib  # noqa: E402  pylint: disable=wrong-import-position
+from byom_testlib import seclib
 
 KEY = 'sec-bad-role-key-8e21'
 CONTAINER = 'byom-sec-badinput'

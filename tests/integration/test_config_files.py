@@ -89,6 +89,22 @@ def test_a_file_added_to_the_list_is_written_with_its_handler_and_then_left_alon
     assert changed == 0 and 'HANDLER-RAN' not in out
 
 
+def test_a_file_added_to_the_list_is_written_on_a_fresh_host(tmp_path):
+    """The unsafe direction of the old engine: a file named in its task but not in a second
+    expected-files list was skipped forever, even on a fresh host. The list is the only place
+    now, so a new entry is written on the first run of a host that has none of the files."""
+    setup(tmp_path, EXTRA % (tmp_path / 'out'))
+    assert not (tmp_path / 'out').exists()
+    changed, out = play(tmp_path)
+    assert changed == 2, out
+    assert sorted(p.name for p in (tmp_path / 'out').iterdir()) == ['extra.conf', 'main.conf', 'secret.conf']
+    assert (tmp_path / 'out' / 'extra.conf').read_text() == 'extra=42\n'
+    assert oct(os.stat(tmp_path / 'out' / 'extra.conf').st_mode & 0o777) == '0o644'
+    assert 'HANDLER-RAN reload extra' in out and 'HANDLER-RAN reload main' in out
+    changed, out = play(tmp_path)
+    assert changed == 0 and 'HANDLER-RAN' not in out
+
+
 def test_check_diff_shows_drift_hides_secrets_and_changes_nothing(tmp_path):
     setup(tmp_path)
     play(tmp_path)

@@ -22,8 +22,7 @@ import time
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'security'))
-import seclib  # noqa: E402  pylint: disable=wrong-import-position
+from byom_testlib import seclib
 
 ROLE = os.path.join(seclib.ROOT, 'roles', 'hardening')
 VAPI = ['44.229.228.186', '44.238.177.138']          # the role's default US signalling addresses

@@ -11,13 +11,11 @@ from __future__ import absolute_import, division, print_function
 
 import os
 import signal
-import sys
 import time
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'security'))
-import seclib  # noqa: E402  pylint: disable=wrong-import-position
+from byom_testlib import seclib
 
 KEY = 'sec-fault-key-3b8e'
 EDGE = os.path.join(seclib.PLAYBOOKS, 'vapi_edge.yml')

@@ -9,12 +9,10 @@ secret back. 0 hits allowed. (The full deployment at -vvv: tests/security/test_s
 from __future__ import absolute_import, division, print_function
 
 import os
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'security'))
-import seclib  # noqa: E402  pylint: disable=wrong-import-position
+from byom_testlib import seclib
 
 KEY = 'sec-secrets-api-key-6c1f0e'
 TRUNK_PW = 'sec-trunk-password-7f3a'

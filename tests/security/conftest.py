@@ -11,13 +11,11 @@ kept, already deployed container and its site log (iterating on the tests only).
 from __future__ import absolute_import, division, print_function
 
 import os
-import sys
 
 import pytest
 import yaml
 
-sys.path.insert(0, os.path.dirname(__file__))
-import seclib  # noqa: E402  pylint: disable=wrong-import-position
+from byom_testlib import seclib
 
 CONTAINER = 'byom-sec-vps'
 PROBE = 'byom-sec-probe'

@@ -4,7 +4,7 @@
 """The target deploys (first test of the session: the fixture does the work)."""
 from __future__ import absolute_import, division, print_function
 
-import seclib
+from byom_testlib import seclib
 
 
 def test_target_deployed(target):

@@ -14,7 +14,7 @@ import json
 import re
 import time
 
-import seclib
+from byom_testlib import seclib
 
 # tools/svsource.py pins the source address (sipvicious ignores -b in svwar/svcrack).
 SV = 'cd /opt/sec && PYTHONPATH=/opt/sv timeout %d python3 /opt/sec/svsource.py %s %s'

@@ -10,7 +10,7 @@ from __future__ import absolute_import, division, print_function
 
 import json
 
-import seclib
+from byom_testlib import seclib
 
 # What UFW must not let through from an arbitrary source (nothing else listens publicly).
 CLOSED_TCP = [21, 23, 25, 80, 443, 2000, 3306, 5038, 5060, 5061, 8080, 8088, 8089, 9090, 9100]

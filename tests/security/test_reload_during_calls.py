@@ -13,7 +13,7 @@ from __future__ import absolute_import, division, print_function
 import re
 import time
 
-import seclib
+from byom_testlib import seclib
 from test_tollfraud import qualified
 
 CALLS = 10

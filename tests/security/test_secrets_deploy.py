@@ -10,7 +10,7 @@ from __future__ import absolute_import, division, print_function
 import os
 import stat
 
-import seclib
+from byom_testlib import seclib
 
 # Where each secret may legitimately live on the SIP edge (config Asterisk reads).
 ALLOWED_ON_HOST = {

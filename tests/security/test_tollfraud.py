@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-import seclib
+from byom_testlib import seclib
 
 CARRIER_LOG = '/opt/sec/carrier_msg.log'
 ALLOWED = '+15552230001'

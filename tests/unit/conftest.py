@@ -5,24 +5,15 @@
 from __future__ import absolute_import, division, print_function
 
 import json
-import os
-import sys
 
 import pytest
+import responses
+from responses.registries import OrderedRegistry
+from ansible.module_utils import basic
+from ansible.module_utils.testing import patch_module_args
+from ansible.module_utils.common.warnings import get_warning_messages
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
-# ansible_collections.byom.telephony resolves through the repository's .collections symlink.
-for extra in (os.path.join(ROOT, '.collections'), os.path.join(ROOT, 'tests', 'vapi_emulator')):
-    if extra not in sys.path:
-        sys.path.insert(0, extra)
-
-import responses  # noqa: E402
-from responses.registries import OrderedRegistry  # noqa: E402
-from ansible.module_utils import basic  # noqa: E402
-from ansible.module_utils.testing import patch_module_args  # noqa: E402
-from ansible.module_utils.common.warnings import get_warning_messages  # noqa: E402
-
-from ansible_collections.byom.telephony.plugins.module_utils import vapi as vapi_utils  # noqa: E402
+from ansible_collections.byom.telephony.plugins.module_utils import vapi as vapi_utils
 
 API = 'https://api.vapi.ai'
 KEY = 'unit-test-key-123'

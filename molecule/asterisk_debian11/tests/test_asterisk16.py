@@ -1,13 +1,9 @@
 """Asterisk 16 (Debian 11 package): chan_sip is installed but never loaded; PJSIP carries calls."""
-import os
 import re
-import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "asterisk_sid", "tests"))
-
-from sipp_lab import (Uas, assert_options_ping, cli, default_network, invites_received,  # noqa: E402
-                      local_nets, responses, transport_fields, uac, wait_background)
+from sipp_lab import (Uas, assert_options_ping, cli, default_network, invites_received, local_nets, responses,
+                      transport_fields, uac, wait_background)
 
 DID = "+15551230001"
 

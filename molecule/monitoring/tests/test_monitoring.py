@@ -7,7 +7,6 @@ UFW) -> Prometheus (scrape, rules). Every wait is bounded.
 import json
 import re
 import subprocess
-import sys
 import time
 import urllib.parse
 from pathlib import Path
@@ -15,8 +14,7 @@ from pathlib import Path
 import pytest
 import testinfra
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "asterisk_sid" / "tests"))
-from sipp_lab import Uas, cli, responses, uac, wait_background  # noqa: E402
+from sipp_lab import Uas, cli, responses, uac, wait_background
 
 testinfra_hosts = ["byom-mol-monitoring-edge"]
 PROM = testinfra.get_host("docker://byom-mol-monitoring-prom")

@@ -19,7 +19,7 @@ flows, when nft exists) and the loss through Asterisk and the echo.
 
 Usage: sipp_ramp.py --config CONFIG.json   (writes results.json, results.csv, table.txt into
 the config's workdir and prints the table). The pure helpers below are unit tested
-(tests/unit/test_bench_sipp_ramp.py).
+(tests/unit/roles/loadtest/test_bench_sipp_ramp.py).
 """
 
 from __future__ import annotations

@@ -16,7 +16,8 @@ import subprocess
 import pytest
 import yaml
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
+from byom_testlib import ROOT
+
 
 with open(os.path.join(ROOT, 'roles', 'asterisk', 'vars', 'main.yml')) as handle:
     PATTERN = yaml.safe_load(handle)['asterisk_verify_error_sources']

@@ -12,16 +12,11 @@ import base64
 import hashlib
 import hmac
 import json
-import os
-import sys
 
 import pytest
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
-sys.path.insert(0, os.path.join(ROOT, 'roles', 'webhooks', 'files'))
-
-from byom_webhooks import auth, config, core  # noqa: E402
-from byom_webhooks.metrics import Registry  # noqa: E402
+from byom_webhooks import auth, config, core  # roles/webhooks/files (tests/conftest.py)
+from byom_webhooks.metrics import Registry
 
 SECRET = 'whsec-unit-0001'
 NOW = 1764540000

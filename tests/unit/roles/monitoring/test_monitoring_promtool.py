@@ -13,10 +13,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+from byom_testlib import ROOT as TESTLIB_ROOT
+
+ROOT = Path(TESTLIB_ROOT)
 ROLE = ROOT / "roles" / "monitoring"
 RULES = ROLE / "files" / "rules" / "byom-telephony.rules.yml"
-RULE_TESTS = ROOT / "tests" / "unit" / "promtool" / "byom-telephony.rules.test.yml"
+RULE_TESTS = Path(__file__).resolve().parent / "promtool" / "byom-telephony.rules.test.yml"
 # The ansible of the interpreter running the tests (the project venv), whatever PATH says.
 ANSIBLE = str(Path(sys.executable).parent / "ansible") if (Path(sys.executable).parent / "ansible").exists() else "ansible"
 DASHBOARD = ROLE / "files" / "grafana" / "dashboards" / "byom-telephony.json"

@@ -19,7 +19,9 @@ import yaml
 from ansible_collections.byom.telephony.plugins.filter.asterisk_load_problems import (
     FilterModule, asterisk_load_problems, dialplan_contexts, endpoint_parameters, module_states, pjsip_names)
 
-with open(os.path.join(os.path.dirname(__file__), '..', '..', 'roles', 'asterisk', 'defaults', 'main.yml')) as handle:
+from byom_testlib import ROOT
+
+with open(os.path.join(ROOT, 'roles', 'asterisk', 'defaults', 'main.yml')) as handle:
     NOLOAD = yaml.safe_load(handle)['asterisk_modules_noload']
 FIXTURE = os.path.join(os.path.dirname(__file__), 'fixtures', 'asterisk22', 'verify-answers.txt')
 

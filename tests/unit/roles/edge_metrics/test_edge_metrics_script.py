@@ -9,7 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from byom_testlib import ROOT as TESTLIB_ROOT
+
+ROOT = Path(TESTLIB_ROOT)
 SCRIPT = ROOT / "roles" / "edge_metrics" / "files" / "byom_edge_metrics.py"
 spec = importlib.util.spec_from_file_location("byom_edge_metrics", SCRIPT)
 m = importlib.util.module_from_spec(spec)

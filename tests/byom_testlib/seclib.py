@@ -18,7 +18,8 @@ import time
 
 import requests
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
+from byom_testlib import ROOT
+
 SEC_DIR = os.path.join(ROOT, 'tests', 'security')
 PLAYBOOKS = os.path.join(SEC_DIR, 'playbooks')
 BIN = os.path.dirname(os.path.abspath(sys.executable))

@@ -4,7 +4,8 @@ import importlib.util
 import json
 import os
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+from byom_testlib import ROOT
+
 spec = importlib.util.spec_from_file_location("bench_assemble", os.path.join(ROOT, "bench", "assemble.py"))
 ba = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(ba)

@@ -10,7 +10,7 @@ import threading
 import pytest
 import requests
 
-import server as emulator_server  # tests/vapi_emulator/server.py (conftest puts it on sys.path)
+import server as emulator_server  # tests/vapi_emulator/server.py (tests/conftest.py puts it on sys.path)
 
 KEY = 'emulator-key'
 CID_FORMAT = r'^[0-9a-f-]{36}$'

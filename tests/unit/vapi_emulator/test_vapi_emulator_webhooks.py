@@ -7,8 +7,6 @@ it, checked by the receiver's own verification code (roles/webhooks/files/byom_w
 from __future__ import absolute_import, division, print_function
 
 import json
-import os
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -17,10 +15,7 @@ import requests
 
 from ansible_collections.byom.telephony.plugins.modules import vapi_assistant, vapi_webhook_credential
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
-sys.path.insert(0, os.path.join(ROOT, 'roles', 'webhooks', 'files'))
-
-from byom_webhooks import auth, config  # noqa: E402
+from byom_webhooks import auth, config  # roles/webhooks/files (tests/conftest.py)
 
 SECRET = 'emu-hmac-secret-0123456789'
 BACKOFF = {'type': 'exponential', 'maxRetries': 2, 'baseDelaySeconds': 0}

@@ -10,7 +10,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+from byom_testlib import ROOT
+
 FILES = os.path.join(ROOT, "roles", "loadtest", "files")
 
 

@@ -15,8 +15,9 @@ import subprocess
 import pytest
 import yaml
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
-PLAYBOOK = os.path.join(ROOT, 'tests', 'unit', 'playbooks', 'asterisk_expected_config.yml')
+from byom_testlib import ROOT
+
+PLAYBOOK = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'asterisk_expected_config.yml')
 
 CASES = {
     'asterisk_sid lab': os.path.join(ROOT, 'molecule', 'asterisk_sid', 'vars', 'lab.yml'),
