@@ -15,7 +15,7 @@ import json
 import re
 import time
 
-import seclib
+from byom_testlib import seclib
 from test_tollfraud import qualified
 
 WORK = '/opt/sec/bill'

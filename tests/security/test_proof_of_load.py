@@ -12,7 +12,7 @@ from __future__ import absolute_import, division, print_function
 
 import re
 
-import seclib
+from byom_testlib import seclib
 
 WIZARD = '/etc/asterisk/pjsip_wizard.conf'
 SAVED = '/opt/sec/pjsip_wizard.conf.orig'
