@@ -7,7 +7,7 @@
 - a trunk's max_calls_per_hour lets the hour's first call out and refuses the next with 503 and
   one WARNING line naming the trunk.
 The inventory sets the cap to 20 s (the shipped 3600 s cannot be waited for) and adds the trunk
-carrier-budget (one call per hour) for the route _+1213NXXXXXX.
+carrier_budget (one call per hour) for the route _+1213NXXXXXX.
 """
 from __future__ import absolute_import, division, print_function
 
@@ -20,7 +20,7 @@ from test_tollfraud import qualified
 
 WORK = '/opt/sec/bill'
 BUDGET_CARRIER_LOG = WORK + '/budget_carrier.log'
-BUDGET_LINE = 'trunk carrier-budget hourly budget exhausted'
+BUDGET_LINE = 'trunk carrier_budget hourly budget exhausted'
 
 
 def channels_up(target):
@@ -83,7 +83,7 @@ def test_hourly_budget_refuses_the_next_call_and_logs(target):
     after = target.sh('grep -c %r /var/log/asterisk/messages || true' % BUDGET_LINE, check=False).stdout.strip()
     new_lines = int(after or 0) - int(before or 0)
     ok = first['reached'] == 1 and second['reached'] == 0 and second['final'] == 503 and new_lines == 1
-    seclib.record('Bill limits', 'hourly budget (carrier-budget, max_calls_per_hour 1)',
+    seclib.record('Bill limits', 'hourly budget (carrier_budget, max_calls_per_hour 1)',
                   'call 1: reached the carrier %d (final %s); call 2: reached %d, final %s; WARNING lines %d' % (
                       first['reached'], first['final'], second['reached'], second['final'], new_lines), ok)
     assert first['reached'] == 1, first
