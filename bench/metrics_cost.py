@@ -126,7 +126,8 @@ def converge(args, env, workdir):
     """site.yml with metrics on, against the bench container, with a private Vapi emulator."""
     url = 'http://127.0.0.1:%d' % args.emulator_port
     venv_python = os.path.join(ROOT, '.venv', 'bin', 'python')
-    emu = subprocess.Popen([venv_python if os.path.exists(venv_python) else sys.executable, os.path.join(ROOT, 'tests', 'vapi_emulator', 'server.py'), '--host', '127.0.0.1',
+    python = venv_python if os.path.exists(venv_python) else sys.executable
+    emu = subprocess.Popen([python, os.path.join(ROOT, 'tests', 'vapi_emulator', 'server.py'), '--host', '127.0.0.1',
                             '--port', str(args.emulator_port), '--api-key', 'byom-lab-key',
                             '--state-file', os.path.join(workdir, 'vapi-state.json')],
                            stdout=open(os.path.join(workdir, 'emulator.log'), 'w'), stderr=subprocess.STDOUT)
@@ -159,9 +160,11 @@ def summarize(raw, collector_interval, scrape_interval):
         n = len(values)
         return (values[n // 2] if n % 2 else (values[n // 2 - 1] + values[n // 2]) / 2) if n else None
 
-    own = median([r['own_cpu_s'] for r in runs])
-    extra = median([r['asterisk_extra_cpu_s'] for r in runs])
-    ne = median([s['cpu_s'] for s in scrapes])
+    # CPU: means over all runs and scrapes (/proc/PID/stat counts in clock ticks of 10 ms, so
+    # one scrape reads 0 or 0.01 s; the mean over S scrapes is the resolution that matters).
+    own = sum(r['own_cpu_s'] for r in runs) / len(runs)
+    extra = sum(r['asterisk_extra_cpu_s'] for r in runs) / len(runs)
+    ne = sum(s['cpu_s'] for s in scrapes) / len(scrapes)
     per_s = (own + extra) / collector_interval + ne / scrape_interval
     return {
         'metrics_cpu_overhead_pct': round(per_s / raw['cpus'] * 100, 3),
@@ -190,7 +193,7 @@ def main():
     ap.add_argument('--emulator-port', type=int, default=8161)
     ap.add_argument('--converge-timeout', type=int, default=1500)
     ap.add_argument('--collector-runs', type=int, default=5)
-    ap.add_argument('--scrapes', type=int, default=10)
+    ap.add_argument('--scrapes', type=int, default=20)
     ap.add_argument('--calm-s', type=float, default=8)
     # The defaults of edge_metrics_interval and monitoring_prometheus_scrape_interval.
     ap.add_argument('--collector-interval', type=float, default=15)
