@@ -71,6 +71,9 @@ def run(cmd, timeout=2400):
     proc = subprocess.run(cmd, cwd=ROOT, env=ENV, timeout=timeout, check=False,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     OUTPUTS.append(proc.stdout)
+    # Kept for a failing run's post-mortem (lab.sh's site.log holds only the last run).
+    LAB_DIR.mkdir(parents=True, exist_ok=True)
+    (LAB_DIR / f'run-{len(OUTPUTS):02d}.log').write_text(proc.stdout)
     return proc
 
 
@@ -96,8 +99,9 @@ def changes(output):
     for block in re.split(r'\n(?=(?:TASK|RUNNING HANDLER) \[)', output):
         head = re.match(r'(TASK|RUNNING HANDLER) \[(.*?)\] \*', block)
         if head:
+            name = head.group(2).replace('byom.telephony.', '', 1)
             for host in re.findall(r'^changed: \[([^\]]+)\]', block, re.M):
-                found.add((head.group(1), head.group(2), host))
+                found.add((head.group(1), name, host))
     return found
 
 
