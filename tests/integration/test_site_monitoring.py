@@ -45,9 +45,9 @@ for _var in ('VAPI_API_KEY', 'VAPI_API_URL', 'BYOM_LAB_WEBHOOKS_URL'):
 # (box, file, the line appended by hand, the task that owns the file, its host)
 DRIFTS = [
     (EDGE_BOX, '/etc/prometheus/rules/byom-telephony.rules.yml', '# drift: rule file edited by hand',
-     'monitoring : Prometheus | alert rules shipped with the collection', EDGE),
+     'monitoring : Prometheus | alert rules shipped with the collection (checked by promtool)', EDGE),
     (EDGE_BOX, '/etc/prometheus/prometheus.yml', '# drift: scrape config edited by hand',
-     'monitoring : Prometheus | scrape configuration from the inventory', EDGE),
+     'monitoring : Prometheus | scrape configuration from the inventory (checked by promtool)', EDGE),
     (EDGE_BOX, '/etc/systemd/system/byom-edge-metrics.timer', '# drift: timer edited by hand',
      "edge_metrics : Configure | the collector's systemd service and timer", EDGE),
     (EDGE_BOX, '/etc/nginx/sites-available/byom-webhooks', '# drift: receiver site edited by hand',
