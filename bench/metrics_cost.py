@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """What the edge's metrics cost at N concurrent calls (a benchmark: prints figures, asserts nothing).
 
 The edge is the lab container as site.yml configures it with metrics on (inventories/lab,
@@ -18,7 +17,7 @@ metrics_cpu_overhead_pct = (collector + Asterisk extra per run) / collector inte
 (all cores = 100 %, like the bench's other CPU figures). The figures go under the key
 "metrics_cost" of --out, plus the top-level metrics_cpu_overhead_pct and metrics_scrape_ms_p50.
 
-usage: bench/metrics_cost.py --calls 300 [--container NAME] [--create] [--out bench/results.json]
+usage: python3 bench/metrics_cost.py --calls 300 [--container NAME] [--create] [--out bench/results.json]
 Bounded: every step has a timeout; the load is the loadtest role's (loopback inside the container).
 """
 import argparse
@@ -27,7 +26,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 
@@ -114,7 +112,7 @@ def create_container(name):
            '--cap-add', 'NET_RAW', '--security-opt', 'seccomp=unconfined', '--security-opt', 'apparmor=unconfined',
            '--cgroupns', 'private', '-v', '/sys/fs/cgroup/unified:/sys/fs/cgroup:rw', '--tmpfs', '/run',
            '--tmpfs', '/run/lock', '--env', 'container=docker', '--pull', 'never', IMAGE, '/lib/systemd/systemd')
-    for _ in range(60):
+    for _attempt in range(60):
         state = docker('exec', name, 'systemctl', 'is-system-running', check=False).stdout.strip()
         if state in ('running', 'degraded'):
             return
@@ -132,7 +130,7 @@ def converge(args, env, workdir):
                             '--state-file', os.path.join(workdir, 'vapi-state.json')],
                            stdout=open(os.path.join(workdir, 'emulator.log'), 'w'), stderr=subprocess.STDOUT)
     try:
-        for _ in range(50):
+        for _attempt in range(50):
             if http_ok(url + '/_emulator/health'):
                 break
             time.sleep(0.2)

@@ -202,13 +202,13 @@ def test_prometheus_scrapes_every_target_of_the_inventory(deployed):
         sorted((job, edge, 'up') for job, edge in want), targets
     for t in targets:
         up = prometheus('up{job="%s", instance="%s"}' % (t['labels']['job'], t['labels']['instance']))
-        assert [v for _, v in up] == [1.0], (t['labels'], up)
+        assert [v for _labels, v in up] == [1.0], (t['labels'], up)
     # Each box's collector runs and is scraped: the proxy's with the collectors that need no Asterisk.
-    runs = {m['edge'] for m, _ in prometheus('byom_edge_metrics_last_run_timestamp_seconds')}
+    runs = {m['edge'] for m, _value in prometheus('byom_edge_metrics_last_run_timestamp_seconds')}
     assert runs == {EDGE, PROXY}, runs
     proxy = {m['collector']: v for m, v in prometheus(f'byom_edge_metrics_collector_success{{edge="{PROXY}"}}')}
     assert set(proxy) == {'fail2ban', 'firewall', 'tls', 'vapi'} and set(proxy.values()) == {1.0}, proxy
-    assert [v for _, v in prometheus(f'byom_asterisk_metrics_up{{edge="{EDGE}"}}')] == [1.0]
+    assert [v for _labels, v in prometheus(f'byom_asterisk_metrics_up{{edge="{EDGE}"}}')] == [1.0]
     print(f'targets up: {sorted(want, key=str)}')
 
 
