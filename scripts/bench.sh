@@ -13,6 +13,8 @@
 #   5. other benches, one short block each, merging their keys into results.json:
 #      bench/webhooks.py: the Vapi webhook receiver (key "webhooks"; BENCH_SKIP_WEBHOOKS=1 skips)
 #      bench/proxy.py: the Kamailio proxy tier (key "proxy"; BENCH_SKIP_PROXY=1 skips)
+#      bench/metrics_cost.py: CPU the edge's metrics add at BENCH_METRICS_CALLS (300) held calls
+#      (keys "metrics_cost", "metrics_cpu_overhead_pct"; BENCH_SKIP_METRICS=1 skips)
 # Knobs: BENCH_MAX_S (5400), BENCH_QUIET_MAX_S (900: give up waiting for load < 1.0 and run
 # anyway, flagged), BENCH_QUIET_LOAD (1.0), BENCH_KEEP=1 (keep the containers),
 # BENCH_EMULATOR_PORT (8189), BENCH_SKIP_CONVERGE=1 / BENCH_SKIP_STOCK=1 (partial runs),
@@ -282,5 +284,13 @@ if [ "${BENCH_SKIP_PROXY:-0}" != 1 ]; then
   log "proxy tier: session attempt rate through Kamailio, added setup p99"
   timeout 1500 "$root/.venv/bin/python" bench/proxy.py --out "$results" >"$out/proxy.log" 2>&1 \
     || log "proxy bench failed: see $out/proxy.log"
+fi
+# The metrics cost (phase 7 in bench/README.md):
+# site.yml again on the bench edge with metrics on, then one loadtest step held while the
+# collector and node-exporter are measured; merges "metrics_cost" into results.json.
+if [ "${BENCH_SKIP_METRICS:-0}" != 1 ] && docker inspect "$vps" >/dev/null 2>&1; then
+  log "metrics cost at ${BENCH_METRICS_CALLS:-300} calls (log: $out/metrics-cost.log)"
+  timeout 1800 python3 bench/metrics_cost.py --container "$vps" --calls "${BENCH_METRICS_CALLS:-300}" --out "$results" \
+    >"$out/metrics-cost.log" 2>&1 || log "metrics cost bench failed: see $out/metrics-cost.log"
 fi
 log "written: $results"

@@ -17,6 +17,9 @@
 # BYOM_LAB_DIR (pid/state/log files).
 # BYOM_LAB_WEBHOOKS=1 adds the webhook receiver on the edge (inventories/lab-webhooks, docs/webhooks.md)
 # and its stand-in downstream; off by default, so the default lab stays as fast as it was.
+# BYOM_LAB_MONITORING=1 adds metrics (inventories/lab-monitoring, docs/monitoring.md): Prometheus on
+# the edge container (group monitoring) and a second container, BYOM_LAB_PROXY_CONTAINER (Debian 12),
+# as the proxy tier (Kamailio in front of the edge, node-exporter scraped by that Prometheus).
 # Knobs for deploying an installed collection instead of this clone (scripts/package.sh):
 # BYOM_LAB_PLAYBOOK (e.g. byom.telephony.site), BYOM_LAB_ANSIBLE_VENV (the virtualenv whose
 # ansible-playbook runs), BYOM_LAB_COLLECTIONS_PATH, BYOM_LAB_ANSIBLE_CONFIG.
@@ -40,10 +43,14 @@ inventory=$root/inventories/lab
 inventory_args=(-i "$inventory")
 webhooks_on() { [ "${BYOM_LAB_WEBHOOKS:-0}" = 1 ]; }
 if webhooks_on; then inventory_args+=(-i "$root/inventories/lab-webhooks"); fi
+monitoring_on() { [ "${BYOM_LAB_MONITORING:-0}" = 1 ]; }
+proxy_container=${BYOM_LAB_PROXY_CONTAINER:-$container-proxy}
+proxy_image=${BYOM_LAB_PROXY_IMAGE:-localhost/byom-vps:debian12}
+if monitoring_on; then inventory_args+=(-i "$root/inventories/lab-monitoring"); fi
 # Where the stand-in downstream listens inside the container (inventories/lab-webhooks).
 downstream_port=18080
 downstream_log=/root/byom-downstream.jsonl
-export BYOM_LAB_CONTAINER=$container BYOM_LAB_EMULATOR_URL=$emu_url
+export BYOM_LAB_CONTAINER=$container BYOM_LAB_EMULATOR_URL=$emu_url BYOM_LAB_PROXY_CONTAINER=$proxy_container
 
 # curl is not on every fresh machine; python3 is.
 http_ok() { python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' "$1" >/dev/null 2>&1; }
@@ -58,6 +65,7 @@ setup_machine() {
   scripts/venv.sh
   scripts/docker-engine.sh
   scripts/lab-images.sh debian-sid
+  if monitoring_on; then scripts/lab-images.sh debian12; fi
 }
 
 emulator_up() {
@@ -97,32 +105,42 @@ emulator_down() {
   fi
 }
 
+# usage: container_up [NAME IMAGE]: the edge by default; the proxy tier's box with arguments.
 container_up() {
-  local state
-  state=$(docker inspect -f '{{.State.Status}}' "$container" 2>/dev/null || true)
+  local name=${1:-$container} img=${2:-$image} state cgroup_args
+  # Same flags as molecule/shared/create.yml: systemd as PID 1 without --privileged;
+  # sid's systemd needs a private cgroup v2 namespace, Debian 11/12's the host's v1 hierarchy.
+  case $img in
+    *sid*) cgroup_args=(--cgroupns private -v /sys/fs/cgroup/unified:/sys/fs/cgroup:rw) ;;
+    *) cgroup_args=(--cgroupns host -v /sys/fs/cgroup:/sys/fs/cgroup:rw) ;;
+  esac
+  state=$(docker inspect -f '{{.State.Status}}' "$name" 2>/dev/null || true)
   case $state in
-    running) log "container $container is running" ;;
+    running) log "container $name is running" ;;
     "")
-      log "creating container $container from $image"
-      # Same flags as molecule/shared/create.yml: systemd as PID 1 without --privileged;
-      # sid's systemd needs a private cgroup v2 namespace.
-      docker run -d --name "$container" --hostname "$container" \
+      log "creating container $name from $img"
+      docker run -d --name "$name" --hostname "$name" \
         --cap-add SYS_ADMIN --cap-add NET_ADMIN --cap-add NET_RAW \
         --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
-        --cgroupns private -v /sys/fs/cgroup/unified:/sys/fs/cgroup:rw \
+        "${cgroup_args[@]}" \
         --tmpfs /run --tmpfs /run/lock --tmpfs /tmp \
         --env container=docker --pull never \
-        "$image" /lib/systemd/systemd >/dev/null ;;
-    *) log "starting container $container ($state)"; docker start "$container" >/dev/null ;;
+        "$img" /lib/systemd/systemd >/dev/null ;;
+    *) log "starting container $name ($state)"; docker start "$name" >/dev/null ;;
   esac
   local s=""
   for _ in $(seq 1 60); do
-    s=$(docker exec "$container" systemctl is-system-running 2>/dev/null || true)
+    s=$(docker exec "$name" systemctl is-system-running 2>/dev/null || true)
     # "degraded" is expected on sid: journald cannot start in these containers.
     case $s in running|degraded) return 0 ;; esac
     sleep 1
   done
-  die "systemd in $container did not come up (state: ${s:-unknown})"
+  die "systemd in $name did not come up (state: ${s:-unknown})"
+}
+
+containers_up() {
+  container_up
+  if monitoring_on; then container_up "$proxy_container" "$proxy_image"; fi
 }
 
 deploy() {
@@ -410,6 +428,9 @@ PY
 
 status() {
   printf 'container: %s (%s)\n' "$container" "$(docker inspect -f '{{.State.Status}}' "$container" 2>/dev/null || echo absent)"
+  if monitoring_on; then
+    printf 'proxy container: %s (%s)\n' "$proxy_container" "$(docker inspect -f '{{.State.Status}}' "$proxy_container" 2>/dev/null || echo absent)"
+  fi
   if real_vapi; then printf 'vapi: %s (real API)\n' "$VAPI_API_URL"
   elif [ -f "$lab_dir/emulator.pid" ] && kill -0 "$(cat "$lab_dir/emulator.pid")" 2>/dev/null; then
     printf 'vapi: emulator %s (pid %s)\n' "$emu_url" "$(cat "$lab_dir/emulator.pid")"
@@ -421,19 +442,21 @@ case $cmd in
   up)
     setup_machine
     emulator_up
-    container_up
+    containers_up
     deploy "$@"
     demo_call
     if webhooks_on; then webhook_demo; fi
     ;;
-  deploy) emulator_up; container_up; deploy "$@"; if webhooks_on; then downstream_up; fi ;;
+  deploy) emulator_up; containers_up; deploy "$@"; if webhooks_on; then downstream_up; fi ;;
   call) demo_call ;;
   webhook) webhook_demo "$@" ;;
   status) status ;;
   down)
-    if docker inspect "$container" >/dev/null 2>&1; then
-      docker rm -f "$container" >/dev/null && log "removed container $container"
-    fi
+    for c in "$container" "$proxy_container"; do
+      if docker inspect "$c" >/dev/null 2>&1; then
+        docker rm -f "$c" >/dev/null && log "removed container $c"
+      fi
+    done
     emulator_down
     # The emulated Vapi account goes with the lab (a real account is never touched here).
     rm -f "$lab_dir/vapi-state.json"

@@ -74,13 +74,15 @@ def test_dashboard_queries_are_valid_promql(promtool, tmp_path):
 
 
 def test_rendered_scrape_config_passes_promtool(promtool, tmp_path):
-    """prometheus.yml.j2 rendered by Ansible for a two-edge inventory, checked like the role does."""
+    """prometheus.yml.j2 rendered by Ansible for two edges and a proxy, checked like the role does."""
     (tmp_path / "rules").mkdir()
     shutil.copy(RULES, tmp_path / "rules" / RULES.name)
     (tmp_path / "byom-edge.password").write_text("x" * 16)
     inv = tmp_path / "hosts.yml"
     inv.write_text(yaml.safe_dump({"all": {"children": {"asterisk": {"hosts": {
         "edge-1": {"ansible_host": "192.0.2.10"}, "edge-2": {"ansible_host": "192.0.2.11", "edge_metrics_scrape_address": "10.0.0.11"}}},
+        # The proxy tier is scraped too (site.yml runs edge_metrics on it).
+        "sip_proxy": {"hosts": {"proxy-1": {"ansible_host": "192.0.2.20"}}},
         "monitoring": {"hosts": {"mon": {"ansible_connection": "local"}}}}}}))
     out = tmp_path / "prometheus.yml"
     extra = {
@@ -98,7 +100,7 @@ def test_rendered_scrape_config_passes_promtool(promtool, tmp_path):
     cfg = yaml.safe_load(out.read_text())
     edge_job = next(j for j in cfg["scrape_configs"] if j["job_name"] == "byom-edge")
     targets = {sc["labels"]["edge"]: sc["targets"] for sc in edge_job["static_configs"]}
-    assert targets == {"edge-1": ["192.0.2.10:9100"], "edge-2": ["10.0.0.11:9100"]}
+    assert targets == {"edge-1": ["192.0.2.10:9100"], "edge-2": ["10.0.0.11:9100"], "proxy-1": ["192.0.2.20:9100"]}
     assert edge_job["basic_auth"]["password_file"] == str(tmp_path / "byom-edge.password")
     assert [j["job_name"] for j in cfg["scrape_configs"]] == ["prometheus", "byom-edge", "extra"]
     res = run(promtool, "check", "config", str(out))

@@ -10,7 +10,7 @@ import struct
 
 import pytest
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 FILES = os.path.join(ROOT, "roles", "loadtest", "files")
 
 
