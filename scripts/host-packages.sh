@@ -3,7 +3,7 @@
 set -euo pipefail
 # redis-server + python3-redis: the webhook receiver tests run the real service against a real Redis.
 # prometheus: promtool for the alert-rule unit tests (tests/unit/roles/monitoring/test_monitoring_promtool.py).
-# fail2ban: fail2ban-regex for the filter tests (tests/unit/test_fail2ban_filter.py); no service starts.
+# fail2ban: fail2ban-regex for the filter tests (tests/integration/test_fail2ban_asterisk.py); no service starts.
 pkgs=(debootstrap sip-tester tcpdump git shellcheck redis-server python3-redis prometheus fail2ban)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
