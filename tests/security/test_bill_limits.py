@@ -31,7 +31,7 @@ def channels_up(target):
 def test_duration_cap_ends_the_vapi_to_pstn_leg(target):
     cap = int(target.vars['asterisk_vapi_max_call_duration'])
     user, password = target.vars['asterisk_vapi_inbound_username'], target.vars['sec_secret_vapi_password']
-    target.sh("pkill -f 'sipp -sf /opt/sec/carrier_' || true; rm -rf %s && mkdir -p %s" % (WORK, WORK), check=False)
+    target.sh("pkill -f '[s]ipp -sf /opt/sec/carrier_' || true; rm -rf %s && mkdir -p %s" % (WORK, WORK), check=False)
     seclib.sh(['docker', 'exec', '-d', '-w', WORK, target.name, 'sh', '-c',
                'timeout %d sipp -sf /opt/sec/carrier_answer_uas.xml -rtp_echo -i 127.0.0.3 -p 5062 -mi 127.0.0.3 '
                '-m 1 -nostdin -trace_msg -message_file carrier.msg >/dev/null 2>&1' % (cap + 90)])
@@ -49,7 +49,7 @@ def test_duration_cap_ends_the_vapi_to_pstn_leg(target):
     ended_after = time.time() - answered
     uac_msg = target.sh('cat %s/uac.msg 2>/dev/null || true' % WORK, check=False).stdout
     carrier_msg = target.sh('cat %s/carrier.msg 2>/dev/null || true' % WORK, check=False).stdout
-    target.sh("pkill -f 'sipp -sf /opt/sec/carrier_answer_uas.xml' || true", check=False)
+    target.sh("pkill -f '[s]ipp -sf /opt/sec/carrier_answer_uas.xml' || true", check=False)
     bye_to_vapi = bool(re.search(r'^BYE sip:', uac_msg, re.M))
     bye_to_carrier = bool(re.search(r'^BYE sip:', carrier_msg, re.M))
     ok = done == '0' and bye_to_vapi and bye_to_carrier and 'native_rtp' in bridges and cap - 1 <= ended_after <= cap + 8
@@ -79,7 +79,7 @@ def test_hourly_budget_refuses_the_next_call_and_logs(target):
     try:
         first, second = battery(target, items, BUDGET_CARRIER_LOG)
     finally:
-        target.sh("pkill -f 'sipp -sf /opt/sec/carrier_count_uas.xml -i 127.0.0.3 -p 5066' || true", check=False)
+        target.sh("pkill -f '[s]ipp -sf /opt/sec/carrier_count_uas.xml -i 127.0.0.3 -p 5066' || true", check=False)
     after = target.sh('grep -c %r /var/log/asterisk/messages || true' % BUDGET_LINE, check=False).stdout.strip()
     new_lines = int(after or 0) - int(before or 0)
     ok = first['reached'] == 1 and second['reached'] == 0 and second['final'] == 503 and new_lines == 1
