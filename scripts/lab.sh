@@ -15,6 +15,10 @@
 # region). Then no emulator is started and the demo call is skipped (it would leave loopback).
 # Knobs for tests running a second lab next to yours: BYOM_LAB_CONTAINER, BYOM_LAB_EMULATOR_PORT,
 # BYOM_LAB_DIR (pid/state/log files).
+# BYOM_LAB_IMAGE picks the VPS: localhost/byom-vps:debian-sid (default: Asterisk 22 from Debian),
+# :debian11 (Asterisk 16 from Debian) or :debian12 (no Asterisk package: Asterisk 22 built from
+# source, from a tarball made out of Debian's source package, scripts/asterisk-source-tarball.sh,
+# cached in BYOM_ASTERISK_SOURCE_CACHE; the first deploy compiles for about 10 minutes).
 # BYOM_LAB_WEBHOOKS=1 adds the webhook receiver on the edge (inventories/lab-webhooks, docs/webhooks.md)
 # and its stand-in downstream; off by default, so the default lab stays as fast as it was.
 # Knobs for deploying an installed collection instead of this clone (scripts/package.sh):
@@ -31,6 +35,8 @@ playbook=${BYOM_LAB_PLAYBOOK:-site.yml}
 
 container=${BYOM_LAB_CONTAINER:-byom-lab-vps}
 image=${BYOM_LAB_IMAGE:-localhost/byom-vps:debian-sid}
+image_name=${image##*:}
+source_cache=${BYOM_ASTERISK_SOURCE_CACHE:-/var/tmp/byom-asterisk-source}
 lab_dir=${BYOM_LAB_DIR:-$root/.lab}
 emu_port=${BYOM_LAB_EMULATOR_PORT:-8089}
 emu_url="http://127.0.0.1:$emu_port"
@@ -57,7 +63,7 @@ setup_machine() {
   scripts/host-packages.sh
   scripts/venv.sh
   scripts/docker-engine.sh
-  scripts/lab-images.sh debian-sid
+  scripts/lab-images.sh "$image_name"
 }
 
 emulator_up() {
@@ -105,11 +111,13 @@ container_up() {
     "")
       log "creating container $container from $image"
       # Same flags as molecule/shared/create.yml: systemd as PID 1 without --privileged;
-      # sid's systemd needs a private cgroup v2 namespace.
+      # sid's systemd needs a private cgroup v2 namespace, Debian 11/12's the host's (v1).
+      local cgroup=(--cgroupns host -v /sys/fs/cgroup:/sys/fs/cgroup:rw)
+      [ "$image_name" != debian-sid ] || cgroup=(--cgroupns private -v /sys/fs/cgroup/unified:/sys/fs/cgroup:rw)
       docker run -d --name "$container" --hostname "$container" \
         --cap-add SYS_ADMIN --cap-add NET_ADMIN --cap-add NET_RAW \
         --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
-        --cgroupns private -v /sys/fs/cgroup/unified:/sys/fs/cgroup:rw \
+        "${cgroup[@]}" \
         --tmpfs /run --tmpfs /run/lock --tmpfs /tmp \
         --env container=docker --pull never \
         "$image" /lib/systemd/systemd >/dev/null ;;
@@ -125,8 +133,32 @@ container_up() {
   die "systemd in $container did not come up (state: ${s:-unknown})"
 }
 
+# Debian 12 has no Asterisk package: the role builds it from a release tarball. Upstream's cannot
+# be downloaded everywhere, so the lab serves one made from Debian's source package from inside
+# the container, as an air-gapped mirror would (same as molecule/asterisk_source).
+source_mirror() {
+  [ "$image_name" = debian12 ] || return 0
+  scripts/asterisk-source-tarball.sh "$source_cache" >&2 || die "could not produce the Asterisk source tarball"
+  local manifest=$source_cache/asterisk-source.json version pj
+  version=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["version"])' "$manifest")
+  pj=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pjproject"])' "$manifest")
+  docker exec "$container" mkdir -p /srv/asterisk-mirror /var/cache/asterisk-externals
+  docker cp "$source_cache/asterisk-$version.tar.gz" "$container:/srv/asterisk-mirror/"
+  docker cp "$source_cache/asterisk-$version.sha256" "$container:/srv/asterisk-mirror/"
+  docker cp "$source_cache/externals/$pj.tar.bz2" "$container:/var/cache/asterisk-externals/"
+  cat >"$lab_dir/source-mirror.yml" <<YAML
+asterisk_install_method: source
+asterisk_source_version: "$version"
+asterisk_source_url: file:///srv/asterisk-mirror/asterisk-$version.tar.gz
+asterisk_source_checksum: sha256:file:///srv/asterisk-mirror/asterisk-$version.sha256
+asterisk_externals_cache_dir: /var/cache/asterisk-externals
+YAML
+  inventory_args+=(-e "@$lab_dir/source-mirror.yml")
+}
+
 deploy() {
   mkdir -p "$lab_dir"
+  source_mirror
   log "ansible-playbook $playbook ${inventory_args[*]#$root/} $*"
   set +e
   ansible-playbook "$playbook" "${inventory_args[@]}" "$@" 2>&1 | tee "$lab_dir/site.log"
@@ -251,28 +283,38 @@ demo_call() {
   vapi_uas_scenario | docker exec -i "$container" sh -c 'cat >/root/byom-call/vapi_uas.xml'
   pid=$(docker inspect -f '{{.State.Pid}}' "$container")
 
+  # No -m 1: SIPp counts every new Call-ID as a call, and an OPTIONS (Asterisk's qualify) is one.
+  # SIPp 3.6 (Debian 11 and 12) then answered that OPTIONS (-aa) and ignored the INVITE that
+  # followed, its one call used up. The stand-in runs until the demo call is over (stopped below,
+  # at the latest by timeout).
   docker exec -d -w /root/byom-call "$container" sh -c \
-    'timeout 60 sipp -sf vapi_uas.xml -rtp_echo -aa -i 127.0.0.2 -p 5070 -mi 127.0.0.2 -m 1 -nostdin -trace_err >uas.out 2>&1; echo $? >uas.rc'
+    'echo $$ >uas.pid; exec timeout 60 sipp -sf vapi_uas.xml -rtp_echo -aa -i 127.0.0.2 -p 5070 -mi 127.0.0.2 -nostdin -trace_err >uas.out 2>&1'
   nsenter -t "$pid" -n timeout 40 tcpdump -i lo -nn -q -U -w "$work/rtp.pcap" \
     'udp portrange 10000-20000' >"$work/tcpdump.log" 2>&1 &
   local tcpdump_pid=$!
-  # With qualify on, Asterisk sends no call to a contact it saw as unreachable: ask for a fresh
-  # qualify now that the stand-in answers OPTIONS (-aa), and wait for it. With qualify off (the
-  # default, 0) Asterisk never probes and always dials: nothing to wait for.
-  local qualify
+  local listening=""
+  for _ in $(seq 1 50); do
+    if docker exec "$container" ss -Hlun 'sport = :5070' 2>/dev/null | grep -q '127\.0\.0\.2:5070'; then listening=yes; break; fi
+    sleep 0.1
+  done
+  [ -n "$listening" ] || die "the Vapi stand-in (SIPp) is not listening on 127.0.0.2:5070: $(docker exec "$container" cat /root/byom-call/uas.out 2>&1 | tail -n 5)"
+  # What Asterisk shows for the Vapi contact depends on qualify: with 0 (the default) it never
+  # probes, the contact stays NonQual and is always dialled; only with qualify on must it be Avail
+  # (Asterisk sends no call to a contact it saw as unreachable): then ask for a fresh qualify now
+  # that the stand-in answers OPTIONS (-aa), and wait for it.
+  local qualify contact
   qualify=$(docker exec "$container" asterisk -rx 'pjsip show aor vapi' 2>/dev/null \
     | awk '$1 == "qualify_frequency" {print $3; exit}')
-  if [ "${qualify:-0}" != 0 ]; then
-    local avail=""
-    for _ in $(seq 1 20); do
-      docker exec "$container" asterisk -rx 'pjsip qualify vapi' >/dev/null 2>&1 || true
-      sleep 0.5
-      if docker exec "$container" asterisk -rx 'pjsip show contacts' 2>/dev/null | grep -E 'vapi/sip:127\.0\.0\.2:5070' | grep -q Avail; then
-        avail=yes; break
-      fi
-    done
-    [ -n "$avail" ] || log "the Vapi stand-in's contact is not Avail in Asterisk (qualify ${qualify} s); calling anyway"
-  fi
+  local want='NonQual|Unknown|Avail'
+  [ "${qualify:-0}" = 0 ] || want=Avail
+  for _ in $(seq 1 20); do
+    [ "$want" != Avail ] || docker exec "$container" asterisk -rx 'pjsip qualify vapi' >/dev/null 2>&1 || true
+    contact=$(docker exec "$container" asterisk -rx 'pjsip show contacts' 2>/dev/null | grep -E 'vapi/sip:127\.0\.0\.2:5070' || true)
+    if grep -Eq "$want" <<<"$contact"; then break; fi
+    sleep 0.5
+  done
+  grep -Eq "$want" <<<"$contact" \
+    || log "the Vapi stand-in's contact is not $want in Asterisk (qualify ${qualify:-0} s): ${contact:-no contact}; calling anyway"
 
   log "calling $did from the carrier stand-in"
   local rc=0
@@ -280,6 +322,7 @@ demo_call() {
     -s "$did" 127.0.0.1:5060 -m 1 -nostdin -timeout 35s -timeout_error -trace_msg -message_file uac_msg.log \
     -trace_err >/dev/null 2>&1 || rc=$?
   sleep 1
+  docker exec "$container" sh -c 'kill "$(cat /root/byom-call/uas.pid)"' 2>/dev/null || true
   kill -INT "$tcpdump_pid" 2>/dev/null || true
   wait "$tcpdump_pid" 2>/dev/null || true
   docker exec "$container" cat /root/byom-call/uac_msg.log >"$work/uac_msg.log" 2>/dev/null || true
