@@ -6,8 +6,10 @@
 - No validate task re-asserts a variable's declared choices or type (`x in [...]` for a variable
   with choices, `x is string|sequence|mapping` for one typed str/list/dict).
 - One message per rule: the conditions of an assert's `that` all concern one variable (a range's
-  two bounds, say; the source path's own checks, source_validate.yml, also run without the spec); rules about different variables go into a `__<role>_rules` list
-  of {ok, msg} pairs, each message naming the variable it is about.
+  two bounds, say); rules about different variables go into a `__<role>_rules` list of {ok, msg}
+  pairs, each message naming the variable it is about.
+- Only validate*.yml: the source path's own checks (source_validate.yml) also run through
+  `tasks_from`, without the argument spec, so they keep their type checks.
 """
 from __future__ import absolute_import, division, print_function
 
