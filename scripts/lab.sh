@@ -10,6 +10,8 @@
 #                                server message (default end-of-call-report) to the receiver on the
 #                                edge; shows it reaching the stand-in downstream
 #        scripts/lab.sh down     remove the container and stop the emulator
+#        scripts/lab.sh stand-in scenario|options   print the Vapi stand-in's SIPp scenario or
+#                                options (tests run the stand-in with them)
 #
 # Real Vapi instead of the emulator: export VAPI_API_KEY and VAPI_API_URL (e.g. the API of your
 # region). Then no emulator is started and the demo call is skipped (it would leave loopback).
@@ -175,10 +177,12 @@ lab_tools() {
   if docker exec "$container" sh -c 'command -v sipp' >/dev/null 2>&1; then return 0; fi
   log "installing sip-tester (SIPp) in $container"
   # sid's Release file in the archive snapshot is expired, hence Check-Valid-Until=false.
+  mkdir -p "$lab_dir"
+  # apt's notes (debconf has no apt-utils, ...) go to a log: they are not the lab's business.
   docker exec -e DEBIAN_FRONTEND=noninteractive "$container" sh -c \
-    'apt-get -qq -o Acquire::Check-Valid-Until=false update >/dev/null &&
-     apt-get install -y -qq --no-install-recommends sip-tester >/dev/null' \
-    || die "could not install sip-tester in $container"
+    'apt-get -qq -o Acquire::Check-Valid-Until=false update &&
+     apt-get install -y -qq --no-install-recommends sip-tester' >"$lab_dir/sipp-install.log" 2>&1 \
+    || { tail -n 20 "$lab_dir/sipp-install.log" >&2; die "could not install sip-tester in $container"; }
 }
 
 lab_did() {
@@ -186,6 +190,13 @@ lab_did() {
     | python3 -c 'import json,sys; d=json.load(sys.stdin); print((d.get("asterisk_dids") or [""])[0])' 2>/dev/null \
     || true
 }
+
+# The Vapi stand-in's SIPp options besides its addresses (tests/integration/test_lab_stand_in.py
+# runs the stand-in with them: `scripts/lab.sh stand-in scenario|options`). No -m 1: SIPp counts
+# every new Call-ID as a call, and an OPTIONS (Asterisk's qualify) is one. SIPp 3.6 (Debian 11
+# and 12) then answered that OPTIONS (-aa) and ignored the INVITE that followed, its one call
+# used up. The stand-in runs until the demo call is over (stopped there, at the latest by timeout).
+vapi_uas_options=(-rtp_echo -aa -nostdin -trace_err)
 
 vapi_uas_scenario() {
   cat <<'XML'
@@ -283,12 +294,8 @@ demo_call() {
   vapi_uas_scenario | docker exec -i "$container" sh -c 'cat >/root/byom-call/vapi_uas.xml'
   pid=$(docker inspect -f '{{.State.Pid}}' "$container")
 
-  # No -m 1: SIPp counts every new Call-ID as a call, and an OPTIONS (Asterisk's qualify) is one.
-  # SIPp 3.6 (Debian 11 and 12) then answered that OPTIONS (-aa) and ignored the INVITE that
-  # followed, its one call used up. The stand-in runs until the demo call is over (stopped below,
-  # at the latest by timeout).
   docker exec -d -w /root/byom-call "$container" sh -c \
-    'echo $$ >uas.pid; exec timeout 60 sipp -sf vapi_uas.xml -rtp_echo -aa -i 127.0.0.2 -p 5070 -mi 127.0.0.2 -nostdin -trace_err >uas.out 2>&1'
+    "echo \$\$ >uas.pid; exec timeout 60 sipp -sf vapi_uas.xml -i 127.0.0.2 -p 5070 -mi 127.0.0.2 ${vapi_uas_options[*]} >uas.out 2>&1"
   nsenter -t "$pid" -n timeout 40 tcpdump -i lo -nn -q -U -w "$work/rtp.pcap" \
     'udp portrange 10000-20000' >"$work/tcpdump.log" 2>&1 &
   local tcpdump_pid=$!
@@ -473,6 +480,12 @@ case $cmd in
   call) demo_call ;;
   webhook) webhook_demo "$@" ;;
   status) status ;;
+  stand-in)
+    case ${1:-} in
+      scenario) vapi_uas_scenario ;;
+      options) printf '%s\n' "${vapi_uas_options[@]}" ;;
+      *) echo "usage: $0 stand-in scenario|options" >&2; exit 2 ;;
+    esac ;;
   down)
     if docker inspect "$container" >/dev/null 2>&1; then
       docker rm -f "$container" >/dev/null && log "removed container $container"
@@ -481,5 +494,5 @@ case $cmd in
     # The emulated Vapi account goes with the lab (a real account is never touched here).
     rm -f "$lab_dir/vapi-state.json"
     ;;
-  *) echo "usage: $0 up|deploy|call|webhook|status|down" >&2; exit 2 ;;
+  *) echo "usage: $0 up|deploy|call|webhook|status|down|stand-in" >&2; exit 2 ;;
 esac
