@@ -17,8 +17,20 @@ lab-down: ## remove the lab containers and stop the emulator
 test: ## lint, ansible-test sanity, unit, integration, every Molecule scenario and the installed-tarball stage
 	scripts/test.sh
 
-lint sanity unit integration molecule: ## one stage of `make test`
-	scripts/test.sh $@
+lint: ## stage of `make test`: yamllint and ansible-lint (production profile)
+	scripts/test.sh lint
+
+sanity: ## stage of `make test`: ansible-test sanity on the installed collection
+	scripts/test.sh sanity
+
+unit: ## stage of `make test`: pytest tests/unit (plugins, filters, emulator, bench helpers)
+	scripts/test.sh unit
+
+integration: ## stage of `make test`: pytest tests/integration (real playbook runs, lab containers)
+	scripts/test.sh integration
+
+molecule: ## stage of `make test`: every Molecule scenario (BYOM_MOLECULE_SCENARIOS="a b" picks some)
+	scripts/test.sh molecule
 
 package: ## stage of `make test`: build the tarball, install it with only its declared dependencies, run ansible-doc, the lab and galaxy-importer on it
 	scripts/test.sh package

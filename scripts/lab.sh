@@ -10,11 +10,17 @@
 #                                server message (default end-of-call-report) to the receiver on the
 #                                edge; shows it reaching the stand-in downstream
 #        scripts/lab.sh down     remove the container and stop the emulator
+#        scripts/lab.sh stand-in scenario|options   print the Vapi stand-in's SIPp scenario or
+#                                options (tests run the stand-in with them)
 #
 # Real Vapi instead of the emulator: export VAPI_API_KEY and VAPI_API_URL (e.g. the API of your
 # region). Then no emulator is started and the demo call is skipped (it would leave loopback).
 # Knobs for tests running a second lab next to yours: BYOM_LAB_CONTAINER, BYOM_LAB_EMULATOR_PORT,
 # BYOM_LAB_DIR (pid/state/log files).
+# BYOM_LAB_IMAGE picks the VPS: localhost/byom-vps:debian-sid (default: Asterisk 22 from Debian),
+# :debian11 (Asterisk 16 from Debian) or :debian12 (no Asterisk package: Asterisk 22 built from
+# source, from a tarball made out of Debian's source package, scripts/asterisk-source-tarball.sh,
+# cached in BYOM_ASTERISK_SOURCE_CACHE; the first deploy compiles for about 10 minutes).
 # BYOM_LAB_WEBHOOKS=1 adds the webhook receiver on the edge (inventories/lab-webhooks, docs/webhooks.md)
 # and its stand-in downstream; off by default, so the default lab stays as fast as it was.
 # BYOM_LAB_MONITORING=1 adds metrics (inventories/lab-monitoring, docs/monitoring.md): Prometheus on
@@ -34,6 +40,8 @@ playbook=${BYOM_LAB_PLAYBOOK:-site.yml}
 
 container=${BYOM_LAB_CONTAINER:-byom-lab-vps}
 image=${BYOM_LAB_IMAGE:-localhost/byom-vps:debian-sid}
+image_name=${image##*:}
+source_cache=${BYOM_ASTERISK_SOURCE_CACHE:-/var/tmp/byom-asterisk-source}
 lab_dir=${BYOM_LAB_DIR:-$root/.lab}
 emu_port=${BYOM_LAB_EMULATOR_PORT:-8089}
 emu_url="http://127.0.0.1:$emu_port"
@@ -64,8 +72,8 @@ setup_machine() {
   scripts/host-packages.sh
   scripts/venv.sh
   scripts/docker-engine.sh
-  scripts/lab-images.sh debian-sid
-  if monitoring_on; then scripts/lab-images.sh debian12; fi
+  scripts/lab-images.sh "$image_name"
+  if monitoring_on && [ "$image_name" != debian12 ]; then scripts/lab-images.sh debian12; fi
 }
 
 emulator_up() {
@@ -143,8 +151,32 @@ containers_up() {
   if monitoring_on; then container_up "$proxy_container" "$proxy_image"; fi
 }
 
+# Debian 12 has no Asterisk package: the role builds it from a release tarball. Upstream's cannot
+# be downloaded everywhere, so the lab serves one made from Debian's source package from inside
+# the container, as an air-gapped mirror would (same as molecule/asterisk_source).
+source_mirror() {
+  [ "$image_name" = debian12 ] || return 0
+  scripts/asterisk-source-tarball.sh "$source_cache" >&2 || die "could not produce the Asterisk source tarball"
+  local manifest=$source_cache/asterisk-source.json version pj
+  version=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["version"])' "$manifest")
+  pj=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pjproject"])' "$manifest")
+  docker exec "$container" mkdir -p /srv/asterisk-mirror /var/cache/asterisk-externals
+  docker cp "$source_cache/asterisk-$version.tar.gz" "$container:/srv/asterisk-mirror/"
+  docker cp "$source_cache/asterisk-$version.sha256" "$container:/srv/asterisk-mirror/"
+  docker cp "$source_cache/externals/$pj.tar.bz2" "$container:/var/cache/asterisk-externals/"
+  cat >"$lab_dir/source-mirror.yml" <<YAML
+asterisk_install_method: source
+asterisk_source_version: "$version"
+asterisk_source_url: file:///srv/asterisk-mirror/asterisk-$version.tar.gz
+asterisk_source_checksum: sha256:file:///srv/asterisk-mirror/asterisk-$version.sha256
+asterisk_externals_cache_dir: /var/cache/asterisk-externals
+YAML
+  inventory_args+=(-e "@$lab_dir/source-mirror.yml")
+}
+
 deploy() {
   mkdir -p "$lab_dir"
+  source_mirror
   log "ansible-playbook $playbook ${inventory_args[*]#$root/} $*"
   set +e
   ansible-playbook "$playbook" "${inventory_args[@]}" "$@" 2>&1 | tee "$lab_dir/site.log"
@@ -161,10 +193,12 @@ lab_tools() {
   if docker exec "$container" sh -c 'command -v sipp' >/dev/null 2>&1; then return 0; fi
   log "installing sip-tester (SIPp) in $container"
   # sid's Release file in the archive snapshot is expired, hence Check-Valid-Until=false.
+  mkdir -p "$lab_dir"
+  # apt's notes (debconf has no apt-utils, ...) go to a log: they are not the lab's business.
   docker exec -e DEBIAN_FRONTEND=noninteractive "$container" sh -c \
-    'apt-get -qq -o Acquire::Check-Valid-Until=false update >/dev/null &&
-     apt-get install -y -qq --no-install-recommends sip-tester >/dev/null' \
-    || die "could not install sip-tester in $container"
+    'apt-get -qq -o Acquire::Check-Valid-Until=false update &&
+     apt-get install -y -qq --no-install-recommends sip-tester' >"$lab_dir/sipp-install.log" 2>&1 \
+    || { tail -n 20 "$lab_dir/sipp-install.log" >&2; die "could not install sip-tester in $container"; }
 }
 
 lab_did() {
@@ -172,6 +206,13 @@ lab_did() {
     | python3 -c 'import json,sys; d=json.load(sys.stdin); print((d.get("asterisk_dids") or [""])[0])' 2>/dev/null \
     || true
 }
+
+# The Vapi stand-in's SIPp options besides its addresses (tests/integration/test_lab_stand_in.py
+# runs the stand-in with them: `scripts/lab.sh stand-in scenario|options`). No -m 1: SIPp counts
+# every new Call-ID as a call, and an OPTIONS (Asterisk's qualify) is one. SIPp 3.6 (Debian 11
+# and 12) then answered that OPTIONS (-aa) and ignored the INVITE that followed, its one call
+# used up. The stand-in runs until the demo call is over (stopped there, at the latest by timeout).
+vapi_uas_options=(-rtp_echo -aa -nostdin -trace_err)
 
 vapi_uas_scenario() {
   cat <<'XML'
@@ -270,27 +311,33 @@ demo_call() {
   pid=$(docker inspect -f '{{.State.Pid}}' "$container")
 
   docker exec -d -w /root/byom-call "$container" sh -c \
-    'timeout 60 sipp -sf vapi_uas.xml -rtp_echo -aa -i 127.0.0.2 -p 5070 -mi 127.0.0.2 -m 1 -nostdin -trace_err >uas.out 2>&1; echo $? >uas.rc'
+    "echo \$\$ >uas.pid; exec timeout 60 sipp -sf vapi_uas.xml -i 127.0.0.2 -p 5070 -mi 127.0.0.2 ${vapi_uas_options[*]} >uas.out 2>&1"
   nsenter -t "$pid" -n timeout 40 tcpdump -i lo -nn -q -U -w "$work/rtp.pcap" \
     'udp portrange 10000-20000' >"$work/tcpdump.log" 2>&1 &
   local tcpdump_pid=$!
-  # With qualify on, Asterisk sends no call to a contact it saw as unreachable: ask for a fresh
-  # qualify now that the stand-in answers OPTIONS (-aa), and wait for it. With qualify off (the
-  # default, 0) Asterisk never probes and always dials: nothing to wait for.
-  local qualify
+  local listening=""
+  for _ in $(seq 1 50); do
+    if docker exec "$container" ss -Hlun 'sport = :5070' 2>/dev/null | grep -q '127\.0\.0\.2:5070'; then listening=yes; break; fi
+    sleep 0.1
+  done
+  [ -n "$listening" ] || die "the Vapi stand-in (SIPp) is not listening on 127.0.0.2:5070: $(docker exec "$container" cat /root/byom-call/uas.out 2>&1 | tail -n 5)"
+  # What Asterisk shows for the Vapi contact depends on qualify: with 0 (the default) it never
+  # probes, the contact stays NonQual and is always dialled; only with qualify on must it be Avail
+  # (Asterisk sends no call to a contact it saw as unreachable): then ask for a fresh qualify now
+  # that the stand-in answers OPTIONS (-aa), and wait for it.
+  local qualify contact
   qualify=$(docker exec "$container" asterisk -rx 'pjsip show aor vapi' 2>/dev/null \
     | awk '$1 == "qualify_frequency" {print $3; exit}')
-  if [ "${qualify:-0}" != 0 ]; then
-    local avail=""
-    for _ in $(seq 1 20); do
-      docker exec "$container" asterisk -rx 'pjsip qualify vapi' >/dev/null 2>&1 || true
-      sleep 0.5
-      if docker exec "$container" asterisk -rx 'pjsip show contacts' 2>/dev/null | grep -E 'vapi/sip:127\.0\.0\.2:5070' | grep -q Avail; then
-        avail=yes; break
-      fi
-    done
-    [ -n "$avail" ] || log "the Vapi stand-in's contact is not Avail in Asterisk (qualify ${qualify} s); calling anyway"
-  fi
+  local want='NonQual|Unknown|Avail'
+  [ "${qualify:-0}" = 0 ] || want=Avail
+  for _ in $(seq 1 20); do
+    [ "$want" != Avail ] || docker exec "$container" asterisk -rx 'pjsip qualify vapi' >/dev/null 2>&1 || true
+    contact=$(docker exec "$container" asterisk -rx 'pjsip show contacts' 2>/dev/null | grep -E 'vapi/sip:127\.0\.0\.2:5070' || true)
+    if grep -Eq "$want" <<<"$contact"; then break; fi
+    sleep 0.5
+  done
+  grep -Eq "$want" <<<"$contact" \
+    || log "the Vapi stand-in's contact is not $want in Asterisk (qualify ${qualify:-0} s): ${contact:-no contact}; calling anyway"
 
   log "calling $did from the carrier stand-in"
   local rc=0
@@ -298,6 +345,7 @@ demo_call() {
     -s "$did" 127.0.0.1:5060 -m 1 -nostdin -timeout 35s -timeout_error -trace_msg -message_file uac_msg.log \
     -trace_err >/dev/null 2>&1 || rc=$?
   sleep 1
+  docker exec "$container" sh -c 'kill "$(cat /root/byom-call/uas.pid)"' 2>/dev/null || true
   kill -INT "$tcpdump_pid" 2>/dev/null || true
   wait "$tcpdump_pid" 2>/dev/null || true
   docker exec "$container" cat /root/byom-call/uac_msg.log >"$work/uac_msg.log" 2>/dev/null || true
@@ -451,6 +499,12 @@ case $cmd in
   call) demo_call ;;
   webhook) webhook_demo "$@" ;;
   status) status ;;
+  stand-in)
+    case ${1:-} in
+      scenario) vapi_uas_scenario ;;
+      options) printf '%s\n' "${vapi_uas_options[@]}" ;;
+      *) echo "usage: $0 stand-in scenario|options" >&2; exit 2 ;;
+    esac ;;
   down)
     for c in "$container" "$proxy_container"; do
       if docker inspect "$c" >/dev/null 2>&1; then
@@ -461,5 +515,5 @@ case $cmd in
     # The emulated Vapi account goes with the lab (a real account is never touched here).
     rm -f "$lab_dir/vapi-state.json"
     ;;
-  *) echo "usage: $0 up|deploy|call|webhook|status|down" >&2; exit 2 ;;
+  *) echo "usage: $0 up|deploy|call|webhook|status|down|stand-in" >&2; exit 2 ;;
 esac

@@ -38,6 +38,18 @@ REGION_URLS = {
     'us': 'https://api.vapi.ai',
     'eu': 'https://api.eu.vapi.ai',
 }
+# Vapi's SIP side per region: the host a BYO trunk's contact is under (sip:<credential id>.<host>)
+# and the signalling addresses Vapi publishes (its calls come from these; Vapi has changed them
+# before: users override them with telephony_vapi_sip_addresses). The roles read both through the
+# byom.telephony.vapi_sip_host / vapi_sip_cidrs filters: this is their only copy.
+REGION_SIP_HOSTS = {
+    'us': 'sip.vapi.ai',
+    'eu': 'sip.eu.vapi.ai',
+}
+REGION_SIP_CIDRS = {
+    'us': ('44.229.228.186/32', '44.238.177.138/32'),
+    'eu': ('63.182.83.170/32',),
+}
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 # Module-level so tests can make retries instant; the values are the production ones.
 BACKOFF_FACTOR = 1.0

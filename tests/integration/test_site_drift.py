@@ -32,7 +32,7 @@ API_KEY = 'byom-lab-key'                          # inventories/lab/group_vars/a
 VAPI_PASSWORD = 'lab-only-password-not-secret'    # asterisk_vapi_inbound_password in the lab
 DID = '+15550100001'
 ASSISTANT = 'byom-lab-receptionist'
-TRUNK = 'byom-byom-lab-vps'
+TRUNK = 'byom-lab-vps'                                # byom-<host>, without doubling the prefix
 # A file the asterisk role owns; drift is a line added by hand.
 DRIFT_FILE = '/etc/asterisk/rtp.conf'
 DRIFT_LINE = '; edited by hand on the box (drift test)'

@@ -183,3 +183,41 @@ def test_bad_webhook_settings_are_refused_before_any_request(emulator, tmp_path)
     assert 'Vapi webhook settings are invalid' in proc.stdout and "'type': 'linear'" in proc.stdout
     assert 'short' not in proc.stdout.split('Vapi webhook settings are invalid')[1].split('vapi_webhooks_credential_name')[0]
     assert requests_made() == []
+
+
+def single_edge_inventory(tmp_path, **extra):
+    """One host already named byom-*, no assistants or numbers: only its trunk credential."""
+    host = {'vapi_gateway_ip': '192.0.2.30', 'asterisk_vapi_inbound_password': 'edge-c-digest-password-3', **extra}
+    inv = {'all': {'children': {'asterisk': {'hosts': {'byom-edge-c': host}}}, 'vars': {
+        'ansible_connection': 'local', 'ansible_python_interpreter': sys.executable,
+        'vapi_api_url': URL, 'vapi_api_key': KEY, 'vapi_edge_state_dir': str(tmp_path / 'edge-state'),
+        'asterisk_vapi_inbound_username': 'vapi-edge-c', 'vapi_assistants': [], 'vapi_phone_numbers': []}}}
+    path = tmp_path / 'single.yml'
+    path.write_text(yaml.safe_dump(inv))
+    return path
+
+
+def test_credential_name_has_one_prefix_and_the_doubled_one_is_renamed(emulator, tmp_path):
+    """A host named byom-* gets credential byom-<host>, not byom-byom-<host>; one made so by an older version
+    (name and state file as it had them) is found through its pinned id and renamed, never duplicated."""
+    api('POST', '/_emulator/reset', auth=False)
+    state_dir = tmp_path / 'edge-state'
+    older = play(tmp_path, single_edge_inventory(
+        tmp_path, vapi_trunk_name='byom-byom-edge-c', vapi_edge_state_file=str(state_dir / 'vapi-byom-byom-edge-c.json')))
+    assert older.returncode == 0, older.stdout[-4000:]
+    [made] = api('GET', '/credential')
+    assert made['name'] == 'byom-byom-edge-c'
+
+    api('DELETE', '/_emulator/requests', auth=False)
+    upgraded = play(tmp_path, single_edge_inventory(tmp_path))
+    assert upgraded.returncode == 0, upgraded.stdout[-4000:]
+    [renamed] = api('GET', '/credential')
+    assert (renamed['id'], renamed['name']) == (made['id'], 'byom-edge-c')
+    assert [r['method'] for r in requests_made() if r['method'] != 'GET'] == ['PATCH']
+    assert 'adopted it' not in upgraded.stdout     # found by the pinned id, not by its gateway address
+    assert json.loads((state_dir / 'vapi-byom-edge-c.json').read_text())['credential_id'] == made['id']
+    assert not (state_dir / 'vapi-byom-byom-edge-c.json').exists()
+
+    again = play(tmp_path, single_edge_inventory(tmp_path))
+    assert again.returncode == 0 and changed(again.stdout) == 0, again.stdout[-4000:]
+    assert [c['name'] for c in api('GET', '/credential')] == ['byom-edge-c']
