@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 ROLES = sorted(p.parent.parent for p in ROOT.glob('roles/*/meta/argument_specs.yml'))
 TYPE_TESTS = {'str': 'string', 'list': 'sequence', 'dict': 'mapping'}
 

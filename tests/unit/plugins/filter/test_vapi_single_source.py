@@ -19,7 +19,7 @@ import yaml
 from ansible_collections.byom.telephony.plugins.filter.vapi import FilterModule, vapi_sip_cidrs, vapi_sip_host
 from ansible_collections.byom.telephony.plugins.module_utils.vapi import REGION_SIP_CIDRS, REGION_URLS
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[4]
 CONNECTION = {'api_key', 'api_url', 'region', 'timeout', 'retries', 'validate_certs'}
 GROUP = 'group/byom.telephony.vapi'
 
