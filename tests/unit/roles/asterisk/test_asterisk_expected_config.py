@@ -124,6 +124,8 @@ def test_only_vapi_options_skip_the_digest_and_only_from_vapi(unauthenticated, t
         assert 'allow_unauthenticated_options' not in endpoint(conf, trunk['name'])
     assert out['endpoint_options']['vapi']['allow_unauthenticated_options'] == (unauthenticated is not False)
     assert out['endpoint_options']['vapi']['auth'] == vapi['auth'][0]
+
+
 def sections(conf, kind):
     return sorted(set(re.findall(r'(?m)^\[([^\]]+)\]\ntype=%s$' % kind, conf)))
 
