@@ -58,8 +58,8 @@ def test_config_and_redis_locked_down(host):
     assert host.check_output('redis-cli --no-auth-warning -a %s config get appendonly', REDIS_PW).split() == ['appendonly', 'yes']
     bind = host.check_output('redis-cli --no-auth-warning -a %s config get bind', REDIS_PW).split()
     assert bind == ['bind', '127.0.0.1']
-    assert host.socket('tcp://127.0.0.1:8088').is_listening
-    assert not host.socket('tcp://0.0.0.0:8088').is_listening
+    assert host.socket('tcp://127.0.0.1:8091').is_listening
+    assert not host.socket('tcp://0.0.0.0:8091').is_listening
 
 
 def test_signed_event_reaches_the_downstream(host):
@@ -82,7 +82,7 @@ def test_signed_event_reaches_the_downstream(host):
 def test_bad_signature_refused_and_counted(host):
     status, _text = post(host, event(1), secret='not-the-secret-0000')
     assert status == 401
-    metrics = host.check_output('python3 -c "import urllib.request;print(urllib.request.urlopen(\'http://127.0.0.1:8088/metrics\').read().decode())"')
+    metrics = host.check_output('python3 -c "import urllib.request;print(urllib.request.urlopen(\'http://127.0.0.1:8091/metrics\').read().decode())"')
     assert 'byom_webhooks_signature_failures_total{reason="bad_signature"}' in metrics
     assert 'byom_webhooks_calls_ended_total{ended_reason="customer-ended-call"}' in metrics
     assert 'byom_webhooks_redis_up 1' in metrics

@@ -26,7 +26,7 @@ KNOWN_TYPES = frozenset(SYNC_TYPES + (
 
 DEFAULTS = {
     "listen_host": "127.0.0.1",
-    "listen_port": 8088,
+    "listen_port": 8091,
     "path": "/vapi/webhook",
     "max_body_bytes": 1048576,
     "accept_unknown_types": False,
