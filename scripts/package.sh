@@ -107,6 +107,26 @@ install_collections() {
 
 # What the installed collection's users see, from outside the clone and with no other
 # collections than the installed ones.
+# The plugin names a file defines: the names its FilterModule/TestModule returns, else the file's.
+plugin_names() {
+  case $1 in
+    filter|test)
+      installed_env "$work/inst" env PYTHONPATH="$work/inst" python3 - "$1" "$2" <<'EOF'
+import importlib.util
+import sys
+
+kind, path = sys.argv[1], sys.argv[2]
+spec = importlib.util.spec_from_file_location('byom_plugin', path)
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+cls = getattr(module, 'FilterModule' if kind == 'filter' else 'TestModule')
+print('\n'.join(sorted(getattr(cls(), kind + 's')())))
+EOF
+      ;;
+    *) basename "$2" .py ;;
+  esac
+}
+
 installed_env() {
   (cd "$work" && env -u ANSIBLE_CONFIG -u ANSIBLE_COLLECTIONS_PATHS PATH="${venv:-$runtime_venv}/bin:$PATH" \
     ANSIBLE_CONFIG="$work/ansible.cfg" ANSIBLE_COLLECTIONS_PATH="$1" ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false \
@@ -162,10 +182,13 @@ EOF
     case $t in modules|module_utils|doc_fragments|action|plugin_utils) continue ;; esac
     for f in "$coll/plugins/$t"/*.py; do
       [ "$(basename "$f")" = __init__.py ] && continue
-      name=byom.telephony.$(basename "$f" .py)
-      installed_env "$work/inst" ansible-doc -t "${t%s}" "$name" >"$work/doc.txt" 2>&1 \
-        || { cat "$work/doc.txt" >&2; die "ansible-doc -t ${t%s} $name"; }
-      n=$((n + 1))
+      # A filter or test file may define several plugins: each is documented under its own name.
+      for short in $(plugin_names "${t%s}" "$f"); do
+        name=byom.telephony.$short
+        installed_env "$work/inst" ansible-doc -t "${t%s}" "$name" >"$work/doc.txt" 2>&1 \
+          || { cat "$work/doc.txt" >&2; die "ansible-doc -t ${t%s} $name"; }
+        n=$((n + 1))
+      done
     done
   done
   for f in "$coll"/roles/*/; do
