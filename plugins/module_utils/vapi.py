@@ -50,6 +50,20 @@ REGION_SIP_CIDRS = {
     'us': ('44.229.228.186/32', '44.238.177.138/32'),
     'eu': ('63.182.83.170/32',),
 }
+
+
+def vapi_region_key(region, table):
+    """region as a key of table (REGION_SIP_HOSTS, REGION_SIP_CIDRS, ...), or ValueError naming the choices.
+
+    ValueError rather than AnsibleFilterError: the filters using this report any exception under
+    their own name, and ansible.errors (controller-side warning handling) stays out of the unit-test
+    process, where it changes how the modules' warnings are collected."""
+    key = str(region)
+    if key not in table:
+        raise ValueError('unknown Vapi region %r: expected one of %s' % (key, ', '.join(sorted(table))))
+    return key
+
+
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 # Module-level so tests can make retries instant; the values are the production ones.
 BACKOFF_FACTOR = 1.0

@@ -16,7 +16,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ansible_collections.byom.telephony.plugins.filter.vapi import FilterModule, vapi_sip_cidrs, vapi_sip_host
+from ansible_collections.byom.telephony.plugins.filter.vapi_sip_cidrs import FilterModule as CidrsFilterModule
+from ansible_collections.byom.telephony.plugins.filter.vapi_sip_cidrs import vapi_sip_cidrs
+from ansible_collections.byom.telephony.plugins.filter.vapi_sip_host import FilterModule as HostFilterModule
+from ansible_collections.byom.telephony.plugins.filter.vapi_sip_host import vapi_sip_host
 from ansible_collections.byom.telephony.plugins.module_utils.vapi import REGION_SIP_CIDRS, REGION_URLS
 
 ROOT = Path(__file__).resolve().parents[4]
@@ -84,7 +87,7 @@ def test_sip_cidrs_per_region():
 
 def test_regions_agree_with_the_api_urls():
     assert set(REGION_SIP_CIDRS) == set(REGION_URLS)
-    assert set(FilterModule().filters()) == {'vapi_sip_host', 'vapi_sip_cidrs'}
+    assert set(HostFilterModule().filters()) | set(CidrsFilterModule().filters()) == {'vapi_sip_host', 'vapi_sip_cidrs'}
 
 
 @pytest.mark.parametrize('region', ['US', 'ap', '', None])
