@@ -122,9 +122,15 @@ def wait_registration(host, trunk, wanted, registrar, sent_code, limit=15):
     """Poll (bounded) until the registrar has answered `sent_code` and the trunk's registration
     shows `wanted` (the status before this attempt may already be the same); returns the status."""
     status = None
-    for _attempt in range(limit * 4):
+    for attempt in range(limit * 4):
         status = registration_status(host, trunk)
-        if status == wanted and sent_code in responses(registrar.trace()):
+        codes = responses(registrar.trace())
+        if status == wanted and sent_code in codes:
             return status
+        # A `pjsip send register` given while an earlier attempt (e.g. the one at start-up towards
+        # a registrar that was not there yet) is still in its transaction is dropped: ask again
+        # every 3 s until this registrar has seen a REGISTER.
+        if not codes and attempt and attempt % 12 == 0:
+            cli(host, f"pjsip send register {trunk}-reg")
         time.sleep(0.25)
     return status
