@@ -12,3 +12,12 @@ import os
 
 # The repository (collection) root, for files the tests read: roles, playbooks, fixtures.
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
+
+
+def load_script(relpath, name):
+    """A script of the repository that is not a package (a role's files/, bench/) as a module."""
+    import importlib.util  # pylint: disable=import-outside-toplevel
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, relpath))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -1,14 +1,10 @@
 """Unit tests for bench/assemble.py (results.json assembly); no benchmark is run."""
 
-import importlib.util
 import json
-import os
 
-from byom_testlib import ROOT
+from byom_testlib import load_script
 
-spec = importlib.util.spec_from_file_location("bench_assemble", os.path.join(ROOT, "bench", "assemble.py"))
-ba = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(ba)
+ba = load_script("bench/assemble.py", "bench_assemble")
 
 RECAP = """PLAY [x] ***
 TASK [y] ***

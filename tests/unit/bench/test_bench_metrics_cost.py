@@ -1,12 +1,10 @@
 """bench/metrics_cost.py's arithmetic: from per-run and per-scrape measurements to the figures."""
-import importlib.util
-from pathlib import Path
 
 import pytest
 
-SPEC = importlib.util.spec_from_file_location("metrics_cost", Path(__file__).resolve().parents[3] / "bench" / "metrics_cost.py")
-metrics_cost = importlib.util.module_from_spec(SPEC)
-SPEC.loader.exec_module(metrics_cost)
+from byom_testlib import load_script
+
+metrics_cost = load_script("bench/metrics_cost.py", "metrics_cost")
 
 
 def raw(runs, scrapes, cpus=2):

@@ -1,6 +1,5 @@
 """roles/edge_metrics/files/byom_edge_metrics.py: parsers on real CLI output shapes, and one
 whole run against stand-in tools (asterisk, iptables, openssl) and a real sqlite fail2ban db."""
-import importlib.util
 import json
 import os
 import sqlite3
@@ -9,13 +8,11 @@ import sys
 import time
 from pathlib import Path
 
-from byom_testlib import ROOT as TESTLIB_ROOT
+from byom_testlib import ROOT as TESTLIB_ROOT, load_script
 
 ROOT = Path(TESTLIB_ROOT)
 SCRIPT = ROOT / "roles" / "edge_metrics" / "files" / "byom_edge_metrics.py"
-spec = importlib.util.spec_from_file_location("byom_edge_metrics", SCRIPT)
-m = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(m)
+m = load_script("roles/edge_metrics/files/byom_edge_metrics.py", "byom_edge_metrics")
 
 # Asterisk 22.10 `pjsip show contacts` (captured), with qualified contacts added.
 CONTACTS = """

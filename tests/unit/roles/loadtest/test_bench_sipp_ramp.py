@@ -3,26 +3,16 @@
 No SIPp, no Asterisk, no timing: parsing of SIPp/Asterisk/nft output, statistics, step logic.
 """
 
-import importlib.util
 import json
 import os
 import xml.etree.ElementTree as ET
 
 import pytest
 
-from byom_testlib import ROOT
+from byom_testlib import ROOT, load_script
 
 FILES = os.path.join(ROOT, "roles", "loadtest", "files")
-
-
-def _load():
-    spec = importlib.util.spec_from_file_location("sipp_ramp", os.path.join(FILES, "sipp_ramp.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-sr = _load()
+sr = load_script("roles/loadtest/files/sipp_ramp.py", "sipp_ramp")
 
 
 # ----------------------------------------------------------------------------- statistics

@@ -4,24 +4,15 @@
 Synthetic captures with known delays: no SIPp, no Asterisk, no timing of this machine.
 """
 
-import importlib.util
 import os
 import struct
 
 import pytest
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+from byom_testlib import ROOT, load_script
+
 FILES = os.path.join(ROOT, "roles", "loadtest", "files")
-
-
-def _load():
-    spec = importlib.util.spec_from_file_location("sipp_ramp_ai", os.path.join(FILES, "sipp_ramp.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-sr = _load()
+sr = load_script("roles/loadtest/files/sipp_ramp.py", "sipp_ramp_ai")
 
 
 # ----------------------------------------------------------------------------- the 20 ms pcap
