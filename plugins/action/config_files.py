@@ -14,12 +14,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.text.converters import to_text
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
-from ansible.template import generate_ansible_template_vars
-
-try:  # ansible-core >= 2.19
-    from ansible.template import trust_as_template
-except ImportError:  # pragma: no cover - older cores
-    trust_as_template = None
+from ansible.template import generate_ansible_template_vars, trust_as_template
 
 KNOWN = ('path', 'src', 'content', 'state', 'owner', 'group', 'mode', 'notify', 'diff', 'create_only')
 
@@ -31,25 +26,18 @@ class ActionModule(ActionBase):
 
     def _render(self, src, dest, task_vars):
         source = self._find_needle('templates', src)
-        data = self._loader.get_text_file_contents(source) if hasattr(self._loader, 'get_text_file_contents') \
-            else to_text(self._loader._get_file_contents(source)[0])
+        data = self._loader.get_text_file_contents(source)
         searchpath = list(task_vars.get('ansible_search_path', [])) + [self._loader._basedir, os.path.dirname(source)]
         searchpath = [q for p in searchpath for q in (os.path.join(p, 'templates'), p)]
         variables = task_vars.copy()
-        try:
-            variables.update(generate_ansible_template_vars(src, fullpath=source, dest_path=dest,
-                                                            include_ansible_managed='ansible_managed' not in variables))
-        except TypeError:  # pragma: no cover - older cores
-            variables.update(generate_ansible_template_vars(src, source, dest))
-        if trust_as_template is not None:
-            templar = self._templar.copy_with_new_env(searchpath=searchpath, available_variables=variables)
-            result = templar.template(trust_as_template(data), escape_backslashes=False,
-                                      overrides=dict(trim_blocks=True, lstrip_blocks=False))
-        else:  # pragma: no cover - older cores
-            templar = self._templar.copy_with_new_env(searchpath=searchpath, available_variables=variables,
-                                                      trim_blocks=True)
-            result = templar.template(data, preserve_trailing_newlines=True, escape_backslashes=False,
-                                      convert_data=False)
+        template_vars = generate_ansible_template_vars(src, fullpath=source, dest_path=dest)
+        if 'ansible_managed' in task_vars:
+            # A play's own ansible_managed wins over the default header, as with ansible.builtin.template.
+            del template_vars['ansible_managed']
+        variables.update(template_vars)
+        templar = self._templar.copy_with_new_env(searchpath=searchpath, available_variables=variables)
+        result = templar.template(trust_as_template(data), escape_backslashes=False,
+                                  overrides=dict(trim_blocks=True, lstrip_blocks=False))
         return to_text(result if result is not None else '')
 
     def run(self, tmp=None, task_vars=None):

@@ -92,15 +92,16 @@ class Run(object):
 
 @pytest.fixture
 def run(role_dir):
-    """run(files, check=False, diff=False, args=None, module_answer=None) -> Run."""
+    """run(files, check=False, diff=False, args=None, module_answer=None, play_vars=None) -> Run."""
     base = str(role_dir.parent.parent)
 
-    def call(files, check=False, diff=False, args=None, module_answer=None):
+    def call(files, check=False, diff=False, args=None, module_answer=None, play_vars=None):
         loader = DataLoader()
         loader.set_basedir(base)
         inventory = InventoryManager(loader=loader, sources='localhost,')
         variables = VariableManager(loader=loader, inventory=inventory)
-        play = Play().load(dict(hosts='localhost', gather_facts=False, connection='local', roles=['demo']),
+        play = Play().load(dict(hosts='localhost', gather_facts=False, connection='local', roles=['demo'],
+                                vars=play_vars or {}),
                            variable_manager=variables, loader=loader)
         task = [t for block in play.compile() for t in block.block if t._role is not None and t.action != 'meta'][0]
         task.action = 'byom.telephony.config_files'
@@ -175,6 +176,12 @@ def test_templates_are_rendered_on_the_controller_and_the_host_gets_content_only
     assert sent[3]['content'] == 'static=1\n' and 'content' not in sent[4]
     assert (host / 'conf.d' / 'main.conf').read_text() == MAIN
     assert (host / 'conf.d' / 'secret.conf').read_text() == 'password=%s\n' % SECRET
+
+
+def test_a_plays_own_ansible_managed_and_variables_win_over_the_defaults(run, host):
+    done = run(files_of(host), play_vars={'ansible_managed': 'Managed by byom', 'demo_port': 5062})
+    assert (host / 'conf.d' / 'main.conf').read_text() == MAIN.replace('Ansible managed', 'Managed by byom').replace(
+        '5061', '5062')
 
 
 def test_a_fresh_host_gets_everything_with_owner_and_mode_then_a_second_run_changes_nothing(run, host):
