@@ -8,6 +8,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import base64
 import os
 
 from ansible.errors import AnsibleActionFail
@@ -79,7 +80,7 @@ class ActionModule(ActionBase):
         result.update(module_result)
         # The old contents exist only to build the diff below; they never leave the plugin, not
         # even in a failure (the module returns the reports made before it failed).
-        before = [report.pop('before_content', None) for report in result.get('files', [])]
+        before = [report.pop('before_b64', None) for report in result.get('files', [])]
         if result.get('failed'):
             return result
 
@@ -95,7 +96,8 @@ class ActionModule(ActionBase):
                                           after='(content differs; not shown: the file holds secrets)\n'))
                     elif entry.get('content') is not None:
                         diffs.append(dict(before_header=name, after_header=name,
-                                          before=old or '', after=entry['content']))
+                                          before=to_text(base64.b64decode(old or ''), errors='surrogate_or_replace'),
+                                          after=entry['content']))
                     else:
                         diffs.append(dict(before_header=name, after_header=name, before='',
                                           after='(%s created)\n' % entry.get('state', 'file')))

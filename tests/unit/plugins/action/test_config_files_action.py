@@ -13,6 +13,7 @@ finder in sys.meta_path, which would change how the rest of the unit suite impor
 collection."""
 from __future__ import absolute_import, division, print_function
 
+import base64
 import contextlib
 import grp
 import io
@@ -239,9 +240,30 @@ def test_diff_has_one_entry_per_changed_file_and_no_raw_report_fields(run, host)
     drift = run(files_of(host), diff=True).result
     assert drift['diff'] == [{'before_header': str(host / 'conf.d' / 'main.conf'),
                               'after_header': str(host / 'conf.d' / 'main.conf'), 'before': 'port=5060\n', 'after': MAIN}]
-    assert all('before_content' not in report for report in drift['files'])
+    assert all('before_b64' not in report for report in drift['files'])
     quiet = run(files_of(host)).result   # drift repaired; without --diff there is no diff at all
-    assert 'diff' not in quiet and all('before_content' not in report for report in quiet['files'])
+    assert 'diff' not in quiet and all('before_b64' not in report for report in quiet['files'])
+
+
+def test_the_before_side_of_a_diff_is_the_file_as_it_is(run, host):
+    """Every rendered content is a no_log value of the module, and Ansible masks such values
+    wherever they occur in its result: an old content that holds a new one (lines appended by
+    hand) must still arrive whole."""
+    run(files_of(host))
+    main, static = host / 'conf.d' / 'main.conf', host / 'conf.d' / 'static.conf'
+    main.write_text(MAIN + u'added=by hand\n')
+    static.write_text(u'# static=1\nstatic=1\n')
+    done = run(files_of(host), diff=True).result
+    assert [(d['before_header'], d['before']) for d in done['diff']] == [
+        (str(main), MAIN + 'added=by hand\n'), (str(static), '# static=1\nstatic=1\n')]
+    assert '*' * 8 not in json.dumps(done['diff'])
+
+
+def test_a_huge_old_file_is_summarised_not_shipped(run, host):
+    run(files_of(host))
+    (host / 'conf.d' / 'static.conf').write_text(u'x' * 200000)
+    done = run(files_of(host), diff=True).result
+    assert done['diff'][0]['before'] == '(200000 bytes, too large to show)\n' and done['diff'][0]['after'] == 'static=1\n'
 
 
 @pytest.mark.parametrize('diff_mode', [False, True])
@@ -337,15 +359,18 @@ def test_the_modules_own_checks_come_back_as_a_failed_result(run, host):
     assert done['failed'] and 'files[3].mode' in done['msg'] and list(host.iterdir()) == []
 
 
+OLD_B64 = base64.b64encode(b'old=1\n').decode()
+
+
 def test_a_failure_on_the_host_does_not_return_earlier_files_old_contents(run, host):
     """The module's I/O failure path returns the reports made so far (the file that failed is the
-    last); their before_content is an internal field, as on success."""
+    last); their before_b64 is an internal field, as on success."""
     answer = {'failed': True, 'msg': 'files[3]: %s: [Errno 28] No space left on device' % (host / 'conf.d' / 'static.conf'),
               'files': [{'path': str(host / 'conf.d' / 'main.conf'), 'changed': True, 'created': False,
-                         'content_changed': True, 'attributes_changed': False, 'before_content': 'old=1\n'}]}
+                         'content_changed': True, 'attributes_changed': False, 'before_b64': OLD_B64}]}
     done = run(files_of(host), diff=True, module_answer=answer).result
     assert done['failed'] and 'No space left' in done['msg']
-    assert 'before_content' not in done['files'][0] and 'old=1' not in json.dumps(done)
+    assert 'before_b64' not in done['files'][0] and OLD_B64 not in json.dumps(done)
 
 
 def test_stat_paths_are_answered_in_the_same_round_trip(run, host):
