@@ -8,17 +8,14 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import base64
 import os
 
-from ansible.errors import AnsibleActionFail, AnsibleError
+from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.text.converters import to_text
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
-from ansible.template import generate_ansible_template_vars
-
-try:  # ansible-core >= 2.19
-    from ansible.template import trust_as_template
-except ImportError:  # pragma: no cover - older cores
-    trust_as_template = None
+from ansible.template import generate_ansible_template_vars, trust_as_template
 
 KNOWN = ('path', 'src', 'content', 'state', 'owner', 'group', 'mode', 'notify', 'diff', 'create_only')
 
@@ -29,29 +26,19 @@ class ActionModule(ActionBase):
     _VALID_ARGS = frozenset(('files', 'stat'))
 
     def _render(self, src, dest, task_vars):
-        try:
-            source = self._find_needle('templates', src)
-        except AnsibleError as exc:
-            raise AnsibleActionFail(to_text(exc))
-        data = self._loader.get_text_file_contents(source) if hasattr(self._loader, 'get_text_file_contents') \
-            else to_text(self._loader._get_file_contents(source)[0])
+        source = self._find_needle('templates', src)
+        data = self._loader.get_text_file_contents(source)
         searchpath = list(task_vars.get('ansible_search_path', [])) + [self._loader._basedir, os.path.dirname(source)]
         searchpath = [q for p in searchpath for q in (os.path.join(p, 'templates'), p)]
         variables = task_vars.copy()
-        try:
-            variables.update(generate_ansible_template_vars(src, fullpath=source, dest_path=dest,
-                                                            include_ansible_managed='ansible_managed' not in variables))
-        except TypeError:  # pragma: no cover - older cores
-            variables.update(generate_ansible_template_vars(src, source, dest))
-        if trust_as_template is not None:
-            templar = self._templar.copy_with_new_env(searchpath=searchpath, available_variables=variables)
-            result = templar.template(trust_as_template(data), escape_backslashes=False,
-                                      overrides=dict(trim_blocks=True, lstrip_blocks=False))
-        else:  # pragma: no cover - older cores
-            templar = self._templar.copy_with_new_env(searchpath=searchpath, available_variables=variables,
-                                                      trim_blocks=True)
-            result = templar.template(data, preserve_trailing_newlines=True, escape_backslashes=False,
-                                      convert_data=False)
+        template_vars = generate_ansible_template_vars(src, fullpath=source, dest_path=dest)
+        if 'ansible_managed' in task_vars:
+            # A play's own ansible_managed wins over the default header, as with ansible.builtin.template.
+            del template_vars['ansible_managed']
+        variables.update(template_vars)
+        templar = self._templar.copy_with_new_env(searchpath=searchpath, available_variables=variables)
+        result = templar.template(trust_as_template(data), escape_backslashes=False,
+                                  overrides=dict(trim_blocks=True, lstrip_blocks=False))
         return to_text(result if result is not None else '')
 
     def run(self, tmp=None, task_vars=None):
@@ -73,11 +60,15 @@ class ActionModule(ActionBase):
             if item.get('src') is not None and item.get('content') is not None:
                 raise AnsibleActionFail('files[%d] (%s): src and content are exclusive' % (index, item['path']))
             entry = dict(item)
+            # The module reads diff as a boolean ('off', 0, 'n' are false, null is the default); so
+            # must the diff built here, or a secret file flagged diff: off would show its content.
+            try:
+                entry['diff'] = True if item.get('diff') is None else boolean(item['diff'], strict=True)
+            except TypeError as exc:
+                raise AnsibleActionFail('files[%d].diff (%s): %s' % (index, item['path'], to_text(exc)))
             if entry.get('src') is not None:
                 try:
                     entry['content'] = self._render(entry.pop('src'), entry['path'], task_vars)
-                except AnsibleActionFail:
-                    raise
                 except Exception as exc:
                     raise AnsibleActionFail('files[%d] (%s): rendering %s failed: %s'
                                             % (index, item['path'], item['src'], to_text(exc)))
@@ -87,22 +78,26 @@ class ActionModule(ActionBase):
                                              module_args=dict(files=entries, stat=self._task.args.get('stat') or []),
                                              task_vars=task_vars)
         result.update(module_result)
+        # The old contents exist only to build the diff below; they never leave the plugin, not
+        # even in a failure (the module returns the reports made before it failed).
+        before = [report.pop('before_b64', None) for report in result.get('files', [])]
         if result.get('failed'):
             return result
 
         if self._task.diff and result.get('changed'):
             diffs = []
-            for entry, report in zip(entries, result.get('files', [])):
+            for entry, report, old in zip(entries, result.get('files', []), before):
                 if not report.get('changed'):
                     continue
                 name = entry['path']
                 if report.get('created') or report.get('content_changed'):
-                    if entry.get('diff', True) is False or str(entry.get('diff')).lower() in ('false', 'no'):
+                    if not entry['diff']:
                         diffs.append(dict(before_header=name, after_header=name, before='',
                                           after='(content differs; not shown: the file holds secrets)\n'))
                     elif entry.get('content') is not None:
                         diffs.append(dict(before_header=name, after_header=name,
-                                          before=report.get('before_content') or '', after=entry['content']))
+                                          before=to_text(base64.b64decode(old or ''), errors='surrogate_or_replace'),
+                                          after=entry['content']))
                     else:
                         diffs.append(dict(before_header=name, after_header=name, before='',
                                           after='(%s created)\n' % entry.get('state', 'file')))
@@ -110,6 +105,4 @@ class ActionModule(ActionBase):
                     diffs.append(dict(before_header=name + ' (owner:group mode)', after_header=name + ' (owner:group mode)',
                                       before=report['before_attributes'] + '\n', after=report['after_attributes'] + '\n'))
             result['diff'] = diffs
-        for report in result.get('files', []):
-            report.pop('before_content', None)
         return result

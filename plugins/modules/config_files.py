@@ -131,6 +131,7 @@ stat:
   sample: {/var/log/asterisk/messages: {exists: true, size: 5120}}
 '''
 
+import base64
 import grp
 import hashlib
 import os
@@ -224,7 +225,7 @@ def ensure(module, index, item):
     has_content = item['content'] is not None
     kind, _data, owner, group, mode = read_current(path)
     report = {'path': path, 'changed': False, 'created': False, 'content_changed': False,
-              'attributes_changed': False, 'before_content': None}
+              'attributes_changed': False, 'before_b64': None}
 
     if item['state'] == 'directory':
         if kind not in ('absent', 'directory'):
@@ -244,8 +245,10 @@ def ensure(module, index, item):
         if hashlib.sha1(old).digest() != hashlib.sha1(new_data).digest():
             report.update(changed=True, content_changed=True)
             if module._diff and item['diff']:
-                report['before_content'] = (to_text(old, errors='surrogate_or_replace') if len(old) <= MAX_DIFF_BYTES
-                                            else '(%d bytes, too large to show)\n' % len(old))
+                # base64: every content is a no_log value, and Ansible masks such values inside any
+                # string of the result, so an old file holding a new content would come back starred.
+                shown = old if len(old) <= MAX_DIFF_BYTES else b'(%d bytes, too large to show)\n' % len(old)
+                report['before_b64'] = to_text(base64.b64encode(shown))
     if kind != 'absent' and (owner, group, mode) != (item['owner'], item['group'], want_mode):
         report.update(changed=True, attributes_changed=True,
                       before_attributes=describe_attrs(owner, group, mode))

@@ -44,6 +44,16 @@ def _fail_json(self, msg, **kwargs):
 
 
 @pytest.fixture(autouse=True)
+def target_side(monkeypatch):
+    """Module code runs as on a managed host. Importing any controller module (ansible.errors,
+    ansible.template, ...) anywhere in the process flips module_utils to controller mode for good,
+    and then module warnings go to the controller's display instead of the result. Tests of
+    controller code (tests/unit/plugins/action) switch it back on for themselves."""
+    from ansible.module_utils import _internal  # pylint: disable=import-outside-toplevel
+    monkeypatch.setattr(_internal, 'is_controller', False)
+
+
+@pytest.fixture(autouse=True)
 def fresh_warnings():
     """Module warnings are process-global; each test starts without any."""
     from ansible.module_utils.common import warnings as module_warnings

@@ -5,6 +5,7 @@
 alone, what it reports in check and diff mode, and which handlers it names."""
 from __future__ import absolute_import, division, print_function
 
+import base64
 import grp
 import os
 import pwd
@@ -58,7 +59,7 @@ def test_drift_in_one_file_rewrites_it_and_names_only_its_handler(run, tmp_path)
     result = run(entries(tmp_path), diff=True)
     assert result['changed_files'] == [str(tmp_path / 'conf.d' / 'a.conf')]
     assert result['notify'] == ['Reload a']
-    assert result['files'][1]['before_content'] == 'a = 2  # by hand\n'
+    assert base64.b64decode(result['files'][1]['before_b64']) == b'a = 2  # by hand\n'
     assert (tmp_path / 'conf.d' / 'a.conf').read_text() == 'a = 1\n'
     assert (tmp_path / 'log').read_text() == 'a log line Asterisk wrote\n'   # content never managed
 
