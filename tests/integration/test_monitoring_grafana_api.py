@@ -68,7 +68,7 @@ def play(tmp_path, grafana, *args, key=KEY, expect_rc=0):
 
 
 def test_data_source_folder_and_dashboard_as_shipped_then_a_quiet_second_run(tmp_path, grafana):
-    changed, _ = play(tmp_path, grafana)
+    changed = play(tmp_path, grafana)[0]
     assert changed == 3
     state = grafana.state
     (ds,) = state.datasources.values()
@@ -96,7 +96,7 @@ def test_a_dashboard_edited_in_grafana_is_put_back(tmp_path, grafana):
     edited = grafana.state.dashboards[uid]['dashboard']
     edited['panels'] = edited['panels'][:1]
     edited['version'] = 7  # saved several times in the UI since
-    changed, _ = play(tmp_path, grafana)
+    changed = play(tmp_path, grafana)[0]
     assert changed == 1
     assert grafana.state.dashboards[uid]['dashboard']['panels'] == json.loads(DASHBOARD.read_text())['panels']
 
@@ -117,7 +117,7 @@ def test_check_mode_on_a_fresh_grafana_writes_nothing_and_reports_the_change(tmp
 
 def test_a_wrong_api_key_stops_with_a_clear_error_and_writes_nothing(tmp_path, grafana):
     wrong = 'glsa_wrongKey9876543210'
-    _, out = play(tmp_path, grafana, key=wrong, expect_rc=2)
+    out = play(tmp_path, grafana, key=wrong, expect_rc=2)[1]
     assert 'Unauthorized to perform action' in out
     assert 'data source through the API' in out
     assert grafana.state.writes() == []
