@@ -121,6 +121,10 @@ def test_a_wrong_api_key_stops_with_a_clear_error_and_writes_nothing(tmp_path, g
     assert 'Unauthorized to perform action' in out
     assert 'data source through the API' in out
     assert grafana.state.writes() == []
+    # Check mode skips the data source and folder modules: the dashboard task says it instead.
+    out = play(tmp_path, grafana, '--check', key=wrong, expect_rc=2)[1]
+    assert 'Invalid API key' in out and 'dashboard through the API' in out
+    assert grafana.state.writes() == []
     assert not grafana.state.datasources and not grafana.state.folders and not grafana.state.dashboards
 
 
