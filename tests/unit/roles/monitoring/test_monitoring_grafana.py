@@ -5,8 +5,9 @@ the provisioning files agree with the role and with each other, the dashboard's 
 only core panel types, one data source variable and defined template variables, ids and grid
 positions Grafana accepts, and docs/monitoring.md lists exactly these panels. That every panel's
 query returns data is checked against a real Prometheus in molecule/monitoring (test_12); the
-PromQL parses in test_monitoring_promtool.py. Not tested: Grafana loading and rendering the
-dashboard, and the community.grafana API tasks (docs/monitoring.md says so).
+PromQL parses in test_monitoring_promtool.py. The community.grafana API tasks run against a
+Grafana HTTP API stand-in in tests/integration/test_monitoring_grafana_api.py. Not tested: a real
+Grafana loading and rendering the dashboard (docs/monitoring.md says so).
 """
 import json
 import re
