@@ -92,3 +92,21 @@ def test_explicit_carriers_win_and_without_trunks_only_the_generic_tag(tmp_path)
 def test_bad_carriers_fail_naming_the_field(tmp_path, carriers, field):
     _printed, failed = render(tmp_path, proxy_vars={'sip_proxy_carriers': carriers})
     assert len(failed) == 1 and 'sip_proxy_carriers' in failed[0] and field in failed[0], failed
+
+
+def test_vapi_pings_to_the_proxy_are_answered_by_the_proxy_also_under_nat(tmp_path):
+    """Vapi's gateway OPTIONS ping (the proxy is the gateway in proxy mode) is answered 200 by the
+    proxy itself, before the INVITE-only rule; the advertised public address is "myself" too."""
+    for advertise in ('', '203.0.113.10'):
+        printed, failed = render(tmp_path, proxy_vars={'sip_proxy_advertise_address': advertise})
+        assert failed == [], failed
+        cfg = printed['kamailio_cfg']
+        listen = re.search(r'(?m)^listen=.*$', cfg).group(0)
+        main = re.search(r'(?ms)^request_route \{\n(.*?)^\}', cfg).group(1)
+        ping = re.search(r'if \(is_method\("OPTIONS"\) && uri == myself\) \{\n(\t\t#.*\n)*\t\tsl_send_reply\("200", "OK"\);', main).start()
+        assert main.index('route(CLASSIFY);') < ping < main.index('if (!is_method("INVITE"))')
+        if advertise:
+            assert listen == 'listen=udp:10.0.0.2:5060 advertise 203.0.113.10:5060', listen
+            assert re.search(r'(?m)^alias=udp:203\.0\.113\.10:5060$', cfg)
+        else:
+            assert listen == 'listen=udp:10.0.0.2:5060' and 'alias=' not in cfg, listen
