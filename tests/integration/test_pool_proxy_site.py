@@ -292,13 +292,27 @@ def new_lines(before, after):
     return [line for name in EDGES for line in after[name][len(before[name]):]]
 
 
+def vapi_host_requests():
+    out = box(PROXY, 'sh', '-c', 'cat %s 2>/dev/null || true' % VAPI_HOST_LOG).stdout
+    return [json.loads(line) for line in out.splitlines() if line.startswith('{')]
+
+
+def assert_dialled_vapi_through_the_proxy(pool, seen, number):
+    invites = [r for r in vapi_host_requests()[seen:] if r['method'] == 'INVITE' and number in r['ruri']]
+    assert len(invites) == 1 and invites[0]['source'] == '%s:5060' % pool['ips'][PROXY], invites
+
+
 def test_carrier_call_through_the_proxy_lands_in_the_carrier_context(pool):
     PROXY_IP[:] = [pool['ips'][PROXY]]
     before = call_logs()
-    # The caller forges the proxy's header: the proxy must replace it with "carrier".
+    seen = len(vapi_host_requests())
+    # The caller forges the proxy's header: the proxy must replace it with "carrier-carrier".
     result = uac(pool['carrier_ip'], DID, '--header', 'X-BYOM-Source: vapi', '--cancel-after', '2')
     assert 100 in result['codes'] and 401 not in result['codes'], result
-    assert result['final'] == 487, result
+    # The node dials Vapi for the DID, through the proxy; "Vapi's SIP host" answers Busy, and the
+    # 486 comes all the way back: carrier -> proxy -> node -> proxy -> Vapi and back.
+    assert result['final'] == 486, result
+    assert_dialled_vapi_through_the_proxy(pool, seen, DID)
     time.sleep(1)
     lines = new_lines(before, call_logs())
     assert len(lines) == 1, lines
@@ -308,19 +322,16 @@ def test_carrier_call_through_the_proxy_lands_in_the_carrier_context(pool):
 def test_a_second_carrier_through_the_proxy_lands_on_its_own_trunk(pool):
     PROXY_IP[:] = [pool['ips'][PROXY]]
     before = call_logs()
+    seen = len(vapi_host_requests())
     # The proxy tags it carrier-carrierb from its source address; the forged tag is replaced.
     result = uac(pool['carrier2_ip'], DID, '--header', 'X-BYOM-Source: carrier-carrier', '--cancel-after', '2')
     assert 100 in result['codes'] and 401 not in result['codes'], result
-    assert result['final'] == 487, result
+    assert result['final'] == 486, result
+    assert_dialled_vapi_through_the_proxy(pool, seen, DID)
     time.sleep(1)
     lines = new_lines(before, call_logs())
     assert len(lines) == 1, lines
     assert 'endpoint=carrierb ' in lines[0] and 'to=%s ' % DID in lines[0], lines
-
-
-def vapi_host_requests():
-    out = box(PROXY, 'sh', '-c', 'cat %s 2>/dev/null || true' % VAPI_HOST_LOG).stdout
-    return [json.loads(line) for line in out.splitlines() if line.startswith('{')]
 
 
 def test_a_nodes_call_to_vapi_leaves_through_the_proxy(pool):
