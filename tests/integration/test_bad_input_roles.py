@@ -219,8 +219,8 @@ CASES = [
     ('vapi', ['vapi_sip_proxy_gateways', 'vapi_sip_proxy_enabled'], {'telephony_sip_proxy_addresses': ['10.20.0.0/30']}),
     ('vapi', ['vapi_sip_proxy_gateways'], {'vapi_sip_proxy_enabled': True, 'vapi_sip_proxy_gateways': ['proxy.example.com']}),
     ('asterisk', ['asterisk_sip_proxy_outbound_proxy'], {'telephony_sip_proxy_addresses': ['10.20.0.0/30']}),
-    ('asterisk', ['asterisk_vapi_transport'], {'telephony_sip_proxy_addresses': ['10.20.0.5/32'], 'asterisk_sip_tcp_enabled': True,
-                                              'asterisk_vapi_transport': 'tcp'}),
+    ('asterisk', ['asterisk_vapi_transport'],
+     {'telephony_sip_proxy_addresses': ['10.20.0.5/32'], 'asterisk_sip_tcp_enabled': True, 'asterisk_vapi_transport': 'tcp'}),
 ]
 
 FIND_CHANGED = (

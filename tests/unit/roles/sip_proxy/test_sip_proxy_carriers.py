@@ -45,9 +45,12 @@ def render(tmp_path, proxy_vars=None, node_vars=None):
                           universal_newlines=True, env=env, timeout=120, check=False)
     tasks = json.loads(proc.stdout)['plays'][0]['tasks']
     printed = tasks[0]['hosts']['proxy1']['msg']
-    failed = [' '.join([t['hosts']['proxy1'].get('msg', '')] + [r.get('msg', '') for r in t['hosts']['proxy1'].get('results', [])
-                                                                 if r.get('failed')])
-              for t in tasks if t['hosts']['proxy1'].get('failed')]
+    failed = []
+    for task in tasks:
+        result = task['hosts']['proxy1']
+        if result.get('failed'):
+            items = [r.get('msg', '') for r in result.get('results', []) if r.get('failed')]
+            failed.append(' '.join([result.get('msg', '')] + items))
     return printed, failed
 
 
