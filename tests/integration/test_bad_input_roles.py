@@ -214,6 +214,13 @@ CASES = [
     ('vapi', ['vapi_api_url'], {'vapi_api_url': 'http://api.vapi.ai'}),
     ('vapi', ['vapi_api_url'], {'vapi_api_url': 'http://127.0.0.1.example.invalid:8080'}),
     ('vapi', ['vapi_gateway_netmask'], {'vapi_gateway_netmask': 24}),
+    # ---- proxy mode (issue 15): behind a proxy known only by a range, Vapi would get no gateway
+    # and the node no outbound proxy.
+    ('vapi', ['vapi_sip_proxy_gateways', 'vapi_sip_proxy_enabled'], {'telephony_sip_proxy_addresses': ['10.20.0.0/30']}),
+    ('vapi', ['vapi_sip_proxy_gateways'], {'vapi_sip_proxy_enabled': True, 'vapi_sip_proxy_gateways': ['proxy.example.com']}),
+    ('asterisk', ['asterisk_sip_proxy_outbound_proxy'], {'telephony_sip_proxy_addresses': ['10.20.0.0/30']}),
+    ('asterisk', ['asterisk_vapi_transport'],
+     {'telephony_sip_proxy_addresses': ['10.20.0.5/32'], 'asterisk_sip_tcp_enabled': True, 'asterisk_vapi_transport': 'tcp'}),
 ]
 
 FIND_CHANGED = (

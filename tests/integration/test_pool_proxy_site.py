@@ -2,17 +2,20 @@
 # Copyright: byom.telephony contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """site.yml against an inventory with a pool of 2 edges and a Kamailio proxy (issue 15, "must
-show"): it converges, the Vapi emulator holds ONE credential with both nodes as gateways, and a
-re-run reports changed=0. Then, with real Asterisk 22 nodes (Debian sid's package) behind the
-real Kamailio 5.6 (Debian 12's package): the proxy's OPTIONS probes get 200 from both nodes, and a
-call from the "carrier" and one from "Vapi", both through the proxy, land in the right context
-(identify by match_header on the proxy's X-BYOM-Source header, the Vapi one still digest-
-challenged; a forged header from the caller is replaced by the proxy).
+show"): it converges, the Vapi emulator holds ONE credential whose only gateway is the proxy
+(proxy mode: never the nodes), and a re-run reports changed=0. Then, with real Asterisk 22 nodes
+(Debian sid's package) behind the real Kamailio 5.6 (Debian 12's package): the proxy answers
+Vapi's gateway ping itself, its OPTIONS probes get 200 from both nodes, calls from two carriers
+and from "Vapi", all through the proxy, land in the right context (each carrier on its own
+trunk by the proxy's X-BYOM-Source: carrier-<trunk> tag, Vapi still digest-challenged; a forged
+header from the caller is replaced by the proxy), and a call a node places to Vapi leaves
+through the proxy (the far end sees the proxy's address).
 
 Containers (one converge shared by every test): byom-pool-edge1/2 (debian-sid image),
 byom-pool-proxy (debian12 image) on the docker network byom-pool-net; the emulator on host port
-8150 (BYOM_POOL_EMULATOR_PORT). "Vapi" and "carrier" are two extra addresses on the proxy
-container's interface, so their calls start inside the network the test created.
+8140 (BYOM_POOL_EMULATOR_PORT). "Vapi", "carrier" and "carrierb" are extra addresses on the
+proxy container's interface, so their calls start inside the network the test created; "Vapi's
+SIP host" (the nodes' Vapi contact) is tests/integration/sip_peer.py listening on Vapi's address.
 """
 import ipaddress
 import json
@@ -32,7 +35,9 @@ ROOT = Path(__file__).resolve().parents[2]
 NET = 'byom-pool-net'
 EDGES = ('byom-pool-edge1', 'byom-pool-edge2')
 PROXY = 'byom-pool-proxy'
-PORT = int(os.environ.get('BYOM_POOL_EMULATOR_PORT', '8150'))
+VAPI_HOST_PORT = 5070
+VAPI_HOST_LOG = '/root/vapi-host.jsonl'
+PORT = int(os.environ.get('BYOM_POOL_EMULATOR_PORT', '8140'))
 KEY = 'byom-pool-key'
 DID = '+15550100201'
 BLOCKED = '+19005550100'
@@ -85,12 +90,12 @@ def address(name):
     return run('docker', 'inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', name).stdout.strip()
 
 
-def inventory(path, ips, vapi_ip, carrier_ip):
+def inventory(path, ips, vapi_ip, carrier_ip, carrier2_ip):
     inv = {'all': {
         'vars': {
             'ansible_connection': 'community.docker.docker',
             'telephony_vapi_sip_addresses': ['%s/32' % vapi_ip],
-            'telephony_carrier_sip_addresses': ['%s/32' % carrier_ip],
+            'telephony_carrier_sip_addresses': ['%s/32' % carrier_ip, '%s/32' % carrier2_ip],
             'vapi_api_url': 'http://127.0.0.1:%d' % PORT,
             'vapi_api_key': KEY,
             # /proc/sys is read-only in containers: write the sysctl file, apply at next boot.
@@ -109,10 +114,13 @@ def inventory(path, ips, vapi_ip, carrier_ip):
                     'asterisk_vapi_inbound_password': VAPI_PASSWORD,
                     'vapi_assistants': [{'name': 'front-desk', 'first_message': 'Hello',
                                          'model': {'provider': 'openai', 'model': 'gpt-4o-mini'}}],
-                    # Never toward the real sip.vapi.ai: a local address nothing answers on.
-                    'asterisk_vapi_contact_uri': 'sip:127.0.0.2:5070',
+                    # Never toward the real sip.vapi.ai: the far end this test runs on Vapi's address.
+                    'asterisk_vapi_contact_uri': 'sip:%s:%d' % (vapi_ip, VAPI_HOST_PORT),
+                    # Two carriers behind the one proxy: each must land on its own trunk.
                     'asterisk_carrier_trunks': [{'name': 'carrier', 'host': '%s:5062' % carrier_ip,
-                                                 'addresses': ['%s/32' % carrier_ip]}],
+                                                 'addresses': ['%s/32' % carrier_ip]},
+                                                {'name': 'carrierb', 'host': '%s:5062' % carrier2_ip,
+                                                 'addresses': ['%s/32' % carrier2_ip]}],
                     'telephony_sip_proxy_addresses': ['%s/32' % ips[PROXY]],
                 },
             }}},
@@ -168,19 +176,25 @@ def pool(tmp_path_factory):
         ips = {name: address(name) for name in EDGES + (PROXY,)}
         subnet = ipaddress.ip_network(run('docker', 'network', 'inspect', NET, '-f',
                                           '{{range .IPAM.Config}}{{.Subnet}}{{end}}').stdout.strip())
-        # Two addresses far above the ones docker hands out: "Vapi" and "the carrier".
-        vapi_ip, carrier_ip = str(subnet.network_address + 250), str(subnet.network_address + 251)
-        for extra in (vapi_ip, carrier_ip):
+        # Addresses far above the ones docker hands out: "Vapi" and two carriers.
+        vapi_ip, carrier_ip, carrier2_ip = (str(subnet.network_address + n) for n in (250, 251, 252))
+        for extra in (vapi_ip, carrier_ip, carrier2_ip):
             run('docker', 'exec', PROXY, 'ip', 'addr', 'replace', '%s/%d' % (extra, subnet.prefixlen), 'dev', 'eth0')
-        run('docker', 'cp', str(ROOT / 'tests/integration/sip_uac.py'), PROXY + ':/root/sip_uac.py')
+        for helper in ('sip_uac.py', 'sip_peer.py'):
+            run('docker', 'cp', str(ROOT / 'tests/integration' / helper), PROXY + ':/root/' + helper)
+        # "Vapi's SIP host" for the nodes' calls to Vapi, recording where each request came from.
+        box(PROXY, 'rm', '-f', VAPI_HOST_LOG)
+        run('docker', 'exec', '-d', PROXY, 'python3', '/root/sip_peer.py', 'uas', vapi_ip, str(VAPI_HOST_PORT),
+            VAPI_HOST_LOG, '--lifetime', '2400')
         inv = tmp / 'hosts.yml'
-        inventory(inv, ips, vapi_ip, carrier_ip)
+        inventory(inv, ips, vapi_ip, carrier_ip, carrier2_ip)
         first, first_s = site(inv)
         second, second_s = site(inv) if first.returncode == 0 else (None, 0)
         for label, proc in (('first', first), ('second', second)):
             (tmp / ('site-%s.log' % label)).write_text(proc.stdout if proc else '')
         print('pool+proxy site.yml: first run %.0f s, re-run %.0f s (logs in %s)' % (first_s, second_s, tmp))
-        yield {'ips': ips, 'vapi_ip': vapi_ip, 'carrier_ip': carrier_ip, 'first': first, 'second': second}
+        yield {'ips': ips, 'vapi_ip': vapi_ip, 'carrier_ip': carrier_ip, 'carrier2_ip': carrier2_ip,
+               'first': first, 'second': second}
     finally:
         emu.terminate()
         emu.wait(timeout=10)
@@ -208,12 +222,17 @@ def test_rerun_is_changed_0(pool):
     assert changed == {}, failures(out)
 
 
-def test_emulator_holds_one_credential_with_both_nodes_as_gateways(pool):
+def test_emulator_holds_one_credential_whose_gateway_is_the_proxy(pool):
     creds = [c for c in emulator_get('/credential') if c.get('provider') == 'byo-sip-trunk']
     assert len(creds) == 1, creds
     gateways = creds[0]['gateways']
-    assert sorted(g['ip'] for g in gateways) == sorted(pool['ips'][n] for n in EDGES), gateways
-    assert all(g.get('optionsPingEnabled') for g in gateways), gateways
+    # Proxy mode: Vapi reaches the pool only through the proxy, and the nodes are no gateway.
+    assert [g['ip'] for g in gateways] == [pool['ips'][PROXY]], gateways
+    assert not {g['ip'] for g in gateways} & {pool['ips'][n] for n in EDGES}, gateways
+    gateway = gateways[0]
+    assert gateway.get('port', 5060) == 5060 and gateway.get('outboundProtocol', 'udp') == 'udp', gateway
+    assert gateway.get('inboundEnabled', True) and gateway.get('outboundEnabled', True), gateway
+    assert gateway.get('optionsPingEnabled'), gateway
     numbers = [n for n in emulator_get('/phone-number') if n.get('number') == DID]
     assert len(numbers) == 1 and numbers[0]['credentialId'] == creds[0]['id'], numbers
 
@@ -240,6 +259,17 @@ def test_proxy_probes_get_200_from_both_real_asterisk_nodes(pool):
     for name in EDGES:
         shown = box(name, 'asterisk', '-rx', 'pjsip show identify vapi-via-proxy').stdout
         assert 'X-BYOM-Source: vapi' in shown, shown
+        for trunk in ('carrier', 'carrierb'):
+            shown = box(name, 'asterisk', '-rx', 'pjsip show identify %s-via-proxy' % trunk).stdout
+            assert 'X-BYOM-Source: carrier-%s' % trunk in shown, shown
+
+
+def test_the_proxy_answers_vapis_gateway_ping_itself(pool):
+    # The credential's gateway is the proxy, with optionsPingEnabled: Vapi's ping (no user part,
+    # no credentials) gets 200 from Kamailio, not a challenge and not a relay to a node.
+    out = box(PROXY, 'python3', '/root/sip_peer.py', 'options', pool['vapi_ip'], pool['ips'][PROXY], '5060',
+              timeout=30).stdout
+    assert json.loads(out.strip().splitlines()[-1]) == {'code': 200}, out
 
 
 def call_logs():
@@ -262,17 +292,66 @@ def new_lines(before, after):
     return [line for name in EDGES for line in after[name][len(before[name]):]]
 
 
+def vapi_host_requests():
+    out = box(PROXY, 'sh', '-c', 'cat %s 2>/dev/null || true' % VAPI_HOST_LOG).stdout
+    return [json.loads(line) for line in out.splitlines() if line.startswith('{')]
+
+
+def assert_dialled_vapi_through_the_proxy(pool, seen, number):
+    invites = [r for r in vapi_host_requests()[seen:] if r['method'] == 'INVITE' and number in r['ruri']]
+    assert len(invites) == 1 and invites[0]['source'] == '%s:5060' % pool['ips'][PROXY], invites
+
+
 def test_carrier_call_through_the_proxy_lands_in_the_carrier_context(pool):
     PROXY_IP[:] = [pool['ips'][PROXY]]
     before = call_logs()
-    # The caller forges the proxy's header: the proxy must replace it with "carrier".
+    seen = len(vapi_host_requests())
+    # The caller forges the proxy's header: the proxy must replace it with "carrier-carrier".
     result = uac(pool['carrier_ip'], DID, '--header', 'X-BYOM-Source: vapi', '--cancel-after', '2')
     assert 100 in result['codes'] and 401 not in result['codes'], result
-    assert result['final'] == 487, result
+    # The node dials Vapi for the DID, through the proxy; "Vapi's SIP host" answers Busy, and the
+    # 486 comes all the way back: carrier -> proxy -> node -> proxy -> Vapi and back.
+    assert result['final'] == 486, result
+    assert_dialled_vapi_through_the_proxy(pool, seen, DID)
     time.sleep(1)
     lines = new_lines(before, call_logs())
     assert len(lines) == 1, lines
     assert 'endpoint=carrier ' in lines[0] and 'to=%s ' % DID in lines[0], lines
+
+
+def test_a_second_carrier_through_the_proxy_lands_on_its_own_trunk(pool):
+    PROXY_IP[:] = [pool['ips'][PROXY]]
+    before = call_logs()
+    seen = len(vapi_host_requests())
+    # The proxy tags it carrier-carrierb from its source address; the forged tag is replaced.
+    result = uac(pool['carrier2_ip'], DID, '--header', 'X-BYOM-Source: carrier-carrier', '--cancel-after', '2')
+    assert 100 in result['codes'] and 401 not in result['codes'], result
+    assert result['final'] == 486, result
+    assert_dialled_vapi_through_the_proxy(pool, seen, DID)
+    time.sleep(1)
+    lines = new_lines(before, call_logs())
+    assert len(lines) == 1, lines
+    assert 'endpoint=carrierb ' in lines[0] and 'to=%s ' % DID in lines[0], lines
+
+
+def test_a_nodes_call_to_vapi_leaves_through_the_proxy(pool):
+    proxy_ip = pool['ips'][PROXY]
+    for index, name in enumerate(EDGES):
+        number = '+1555010030%d' % index
+        out = box(name, 'asterisk', '-rx', 'channel originate PJSIP/%s@vapi application Wait 1' % number).stdout
+        invites = []
+        for _attempt in range(20):
+            invites = [r for r in vapi_host_requests() if r['method'] == 'INVITE' and number in r['ruri']]
+            if invites:
+                break
+            time.sleep(0.5)
+        assert invites, (name, out, vapi_host_requests()[-5:])
+        # Vapi sees the proxy (the credential's only gateway) as the source, never the node; the
+        # proxy stays in the dialog (Record-Route) and added its own Via.
+        assert invites[0]['source'] == '%s:5060' % proxy_ip, invites
+        assert invites[0]['vias'] == 2 and any(proxy_ip in rr for rr in invites[0]['record_route']), invites
+    nodes = {pool['ips'][n] for n in EDGES}
+    assert not [r for r in vapi_host_requests() if r['source'].split(':')[0] in nodes]
 
 
 def test_vapi_call_through_the_proxy_lands_in_the_vapi_context_after_digest(pool):
@@ -307,7 +386,8 @@ def test_forged_header_straight_to_a_node_reaches_no_dialplan(pool):
     acl_before = box(EDGES[0], 'grep', '-c', 'Not match Endpoint ACL', '/var/log/asterisk/messages').stdout.strip()
     # Each peer claims to be the other one, bypassing the proxy: the header picks the endpoint,
     # whose ACL admits only that peer and the proxy (Asterisk answers an ACL failure with 401).
-    forged = [(pool['vapi_ip'], DID, 'X-BYOM-Source: carrier', []),
+    forged = [(pool['vapi_ip'], DID, 'X-BYOM-Source: carrier-carrier', []),
+              (pool['carrier2_ip'], DID, 'X-BYOM-Source: carrier-carrier', []),
               (pool['carrier_ip'], BLOCKED, 'X-BYOM-Source: vapi', ['--user', VAPI_USER, '--password', VAPI_PASSWORD])]
     for source, number, header, extra in forged:
         out = box(PROXY, 'python3', '/root/sip_uac.py', source, node, '5060', number, '--header', header,
@@ -316,4 +396,4 @@ def test_forged_header_straight_to_a_node_reaches_no_dialplan(pool):
         assert result['final'] == 401, (source, header, result)
     assert new_lines(before, call_logs()) == []
     acl_after = box(EDGES[0], 'grep', '-c', 'Not match Endpoint ACL', '/var/log/asterisk/messages').stdout.strip()
-    assert int(acl_after) >= int(acl_before or 0) + 2, (acl_before, acl_after)
+    assert int(acl_after) >= int(acl_before or 0) + len(forged), (acl_before, acl_after)

@@ -130,13 +130,20 @@ def sections(conf, kind):
     return sorted(set(re.findall(r'(?m)^\[([^\]]+)\]\ntype=%s$' % kind, conf)))
 
 
+def section_options(conf, name, kind):
+    found = [options for section, k, options in pjsip_sections(conf) if section == name and k == kind]
+    assert len(found) == 1, (name, kind, found)
+    return found[0]
+
+
 @pytest.mark.parametrize('proxy', [[], ['10.20.0.5/32']], ids=['no proxy', 'behind a proxy'])
-def test_pjsip_objects_behind_the_proxy_are_what_verify_expects(proxy, tmp_path):
+@pytest.mark.parametrize('generic', ['', 'carrier2'], ids=['no generic carrier', 'generic carrier to carrier2'])
+def test_pjsip_objects_behind_the_proxy_are_what_verify_expects(proxy, generic, tmp_path):
     base = yaml.safe_load(open(CASES['asterisk_sid lab']))
     trunks = [{'name': 'carrier1', 'host': '192.0.2.50', 'addresses': ['192.0.2.50/32']},
               {'name': 'carrier2', 'host': '192.0.2.60', 'addresses': ['192.0.2.60/32']}]
     out = render(dict(base, asterisk_carrier_trunks=trunks, asterisk_sip_proxy_addresses=proxy,
-                      asterisk_sip_proxy_carrier_trunk='carrier2' if proxy else ''), tmp_path)
+                      asterisk_vapi_contact_uri='sip:198.51.100.7:5060', asterisk_sip_proxy_carrier_trunk=generic), tmp_path)
     conf = out['pjsip_conf']
     assert sections(conf, 'endpoint') == sorted(out['endpoints'])
     assert sections(conf, 'identify') == sorted(out['identifies'])
@@ -145,15 +152,44 @@ def test_pjsip_objects_behind_the_proxy_are_what_verify_expects(proxy, tmp_path)
            re.findall(r'(?ms)^\[([^\]]+)\]\ntype=endpoint\n(.*?)(?=^\[)', conf + '\n[')}
     if not proxy:
         assert 'endpoint_identifier_order=ip,username\n' in conf
-        assert headers == [] and 'byom-proxy' not in conf
+        assert headers == [] and 'byom-proxy' not in conf and 'outbound_proxy' not in conf
         return
     assert 'endpoint_identifier_order=header,ip,username\n' in conf
-    # Vapi and the chosen carrier by the proxy's header; only those two admit the proxy.
-    assert sorted(headers) == [('carrier2-via-proxy', 'carrier2', 'X-BYOM-Source: carrier'),
-                               ('vapi-via-proxy', 'vapi', 'X-BYOM-Source: vapi')]
-    assert '10.20.0.5/32' in acl['vapi'] and '10.20.0.5/32' in acl['carrier2']
-    assert '10.20.0.5/32' not in acl['carrier1']
+    # Vapi and EACH carrier by its own tag from the proxy; the generic "carrier" tag only when asked.
+    expected = [('carrier1-via-proxy', 'carrier1', 'X-BYOM-Source: carrier-carrier1'),
+                ('carrier2-via-proxy', 'carrier2', 'X-BYOM-Source: carrier-carrier2'),
+                ('vapi-via-proxy', 'vapi', 'X-BYOM-Source: vapi')]
+    if generic:
+        expected.insert(0, ('byom-carrier-via-proxy', 'carrier2', 'X-BYOM-Source: carrier'))
+    assert sorted(headers) == expected
+    assert acl['carrier1'] == ['192.0.2.50/32', '10.20.0.5/32'] and acl['carrier2'] == ['192.0.2.60/32', '10.20.0.5/32']
+    assert '10.20.0.5/32' in acl['vapi']
     assert acl['byom-proxy'] == ['10.20.0.5/32']
     # The proxy's own endpoint: no auth, a context without extensions.
     proxy_ep = re.search(r'(?ms)^\[byom-proxy\]\ntype=endpoint\n(.*?)^\[', conf).group(1)
     assert 'context=default\n' in proxy_ep and 'auth=' not in proxy_ep
+    # The node's own calls (to Vapi and to every carrier) leave through the proxy, loose-routed.
+    for name in ('vapi', 'carrier1', 'carrier2'):
+        for kind in ('endpoint', 'aor'):
+            assert section_options(conf, name, kind)['outbound_proxy'] == ['sip:10.20.0.5:5060\\;lr'], (name, kind)
+    assert 'outbound_proxy' not in section_options(conf, 'byom-proxy', 'endpoint')
+
+
+@pytest.mark.parametrize('case, vapi, carrier', [
+    ({'asterisk_sip_proxy_outbound': False}, None, None),
+    # A lab's Vapi stand-in on the node's loopback: only that leg stays direct.
+    ({'asterisk_vapi_contact_uri': 'sip:127.0.0.2:5070'}, None, 'sip:10.20.0.5:5062\\;lr'),
+    ({'asterisk_sip_proxy_outbound_proxy': 'sip:203.0.113.9:5070'}, 'sip:203.0.113.9:5070\\;lr', 'sip:203.0.113.9:5070\\;lr'),
+], ids=['outbound off', 'loopback vapi contact', 'explicit outbound proxy'])
+def test_outbound_proxy_choices(case, vapi, carrier, tmp_path):
+    base = yaml.safe_load(open(CASES['asterisk_sid lab']))
+    trunks = [{'name': 'carrier1', 'host': '192.0.2.50', 'addresses': ['192.0.2.50/32']},
+              {'name': 'carrier2', 'host': '192.0.2.60', 'addresses': ['192.0.2.60/32']}]
+    values = dict(base, asterisk_carrier_trunks=trunks, asterisk_sip_proxy_addresses=['10.20.0.0/30', '10.20.0.5'],
+                  telephony_sip_udp_port=5062, asterisk_vapi_contact_uri='sip:198.51.100.7:5060')
+    out = render(dict(values, **case), tmp_path)
+    conf = out['pjsip_conf']
+    assert section_options(conf, 'vapi', 'aor').get('outbound_proxy') == ([vapi] if vapi else None)
+    assert section_options(conf, 'vapi', 'endpoint').get('outbound_proxy') == ([vapi] if vapi else None)
+    assert section_options(conf, 'carrier1', 'aor').get('outbound_proxy') == ([carrier] if carrier else None)
+    assert section_options(conf, 'carrier1', 'endpoint').get('outbound_proxy') == ([carrier] if carrier else None)
