@@ -416,8 +416,10 @@ def phase_drain(work, inv, uris, target, gateway_ip, args):
     uas_before = uas_stats(drained)
     held = sipp_start(work, target, gateway_ip, HELD_PORT, args.held_rate, args.held_calls, args.held_ms, 'drain-held')
     time.sleep(args.held_calls / float(args.held_rate) + 3)
-    spread = {name: node_calls(name)['calls'] for name in NODES}
-    fig['load_spread'] = {name.rsplit('-', 1)[1]: n for name, n in spread.items()}
+    spread = {name.rsplit('-', 1)[1]: node_calls(name) for name in NODES}
+    fig['load_spread'] = {name: counts['calls'] for name, counts in spread.items()}
+    # Two channels per call (carrier leg + Vapi leg): a cross-check of the call count.
+    fig['load_spread_channels'] = {name: counts['channels'] for name, counts in spread.items()}
     log('spread of %d held calls: %s' % (args.held_calls, fig['load_spread']))
     changed, fig['drain_playbook_s'] = drain_playbook(work, inv, drained, 'drain')
     fig['drain_playbook_changed'] = changed
