@@ -345,14 +345,18 @@ def wait_flags(uris, first_letter, timeout_s, poll_s=0.2, since=None):
     return None
 
 
-def proxy_log_counts():
-    """Why attempts failed, from Kamailio's own log lines (sip_proxy role's kamailio.cfg)."""
-    journal = run('docker', 'exec', PROXY, 'journalctl', '-u', 'kamailio', '--no-pager', '-o', 'cat',
-                  check=False).stdout
-    return {'invite_unanswered_within_dispatch_timeout': journal.count('did not answer the INVITE'),
-            'node_down_events': journal.count('node DOWN'),
-            'node_up_events': journal.count('node UP'),
-            'no_active_node_503': journal.count('no active node')}
+def proxy_log_counts(since=None, uri=None):
+    """Why attempts failed, from Kamailio's own log lines (sip_proxy role's kamailio.cfg); since:
+    epoch seconds (the containers share the host's clock); uri: one node's lines only."""
+    cmd = ['docker', 'exec', PROXY, 'journalctl', '-u', 'kamailio', '--no-pager', '-o', 'cat']
+    if since is not None:
+        cmd += ['--since', '@%d' % int(since)]
+    journal = run(*cmd, check=False).stdout
+    lines = [line for line in journal.splitlines() if uri is None or uri in line]
+    return {'invite_unanswered_within_dispatch_timeout': sum('did not answer the INVITE' in line for line in lines),
+            'node_down_events': sum('node DOWN' in line for line in lines),
+            'node_up_events': sum('node UP' in line for line in lines),
+            'no_active_node_503': sum('no active node' in line for line in journal.splitlines())}
 
 
 # ---------------------------------------------------------------- SIPp runs
@@ -412,7 +416,7 @@ def brief(res):
 def phase_drain(work, inv, uris, target, gateway_ip, args):
     """Spread of held calls over the pool, then drain node 2 under them: nothing may drop."""
     drained = NODES[1]
-    fig = {'nodes_active_before_s': wait_flags(uris.values(), 'A', 60)}
+    fig = {'drain_nodes_active_wait_s': wait_flags(uris.values(), 'A', 60)}
     uas_before = uas_stats(drained)
     held = sipp_start(work, target, gateway_ip, HELD_PORT, args.held_rate, args.held_calls, args.held_ms, 'drain-held')
     time.sleep(args.held_calls / float(args.held_rate) + 3)
@@ -450,7 +454,7 @@ def phase_drain(work, inv, uris, target, gateway_ip, args):
 def phase_failover(work, uris, target, gateway_ip, args):
     """Kill node 2's container with calls held on both nodes and new calls arriving."""
     dead, survivor = NODES[1], NODES[0]
-    fig = {'nodes_active_before_s': wait_flags(uris.values(), 'A', 60)}
+    fig = {'failover_nodes_active_wait_s': wait_flags(uris.values(), 'A', 60)}
     uas_before = uas_stats(survivor)
     settle = args.held_calls / float(args.held_rate) + 3
     held = sipp_start(work, target, gateway_ip, HELD_PORT, args.held_rate, args.held_calls, args.held_ms, 'failover-held')
@@ -477,6 +481,8 @@ def phase_failover(work, uris, target, gateway_ip, args):
     fig['failover_s'] = window['failover_s']
     fig['failover_new_calls_failed'] = window['new_calls_failed']
     fig['failover_new_calls_slow'] = window['new_calls_slow']
+    # Cross-check of the slow calls: INVITEs the dead node left unanswered, from the proxy's log.
+    fig['failover_proxy_log_dead_node'] = proxy_log_counts(since=t_kill, uri=uris[dead])
     log('failover: %s s (dispatcher inactive after %s s); held calls lost %s (dead node held %s); new calls '
         'failed %s, slow %s' % (fig['failover_s'], fig['failover_dispatcher_inactive_s'],
                                 fig['calls_lost_on_failover'], at_kill[dead], window['new_calls_failed'],
