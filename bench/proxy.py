@@ -91,9 +91,15 @@ def parse_stat_csv(text):
 
 
 def stat_epoch(value):
-    """Epoch seconds of a SIPp time column ('2026-12-01<TAB>03:40:00.123456<TAB>1764560400.123456')."""
+    """Epoch seconds of a SIPp time column: '2026-12-01<TAB>03:40:00.123456<TAB>1764560400.123456',
+    or without the epoch part (SIPp builds differ), the date and time in local time."""
     match = re.search(r'(\d{9,}\.\d+)\s*$', value or '')
-    return float(match.group(1)) if match else None
+    if match:
+        return float(match.group(1))
+    match = re.search(r'(\d{4}-\d{2}-\d{2})\s+(\d{2}:\d{2}:\d{2})(\.\d+)?', value or '')
+    if not match:
+        return None
+    return time.mktime(time.strptime('%s %s' % match.group(1, 2), '%Y-%m-%d %H:%M:%S')) + float(match.group(3) or 0)
 
 
 def stat_int(row, key):
@@ -394,12 +400,16 @@ def sipp_collect(job):
     for path in glob.glob(os.path.join(job['wd'], '*_rtt.csv')):
         with open(path) as handle:
             rtt.extend(parse_rtt(handle.read()))
-    # SIPp's clock starts with the run: its StartTime, else when it was launched.
+    # SIPp's response-time clock starts with the run: its StartTime, else (missing, or far from
+    # when it was launched: a format this parser misread) the launch time.
     t0 = stat_epoch(rows[0].get('StartTime', '')) if rows else None
+    if t0 is None or abs(t0 - job['started']) > 5:
+        t0 = job['started']
     return {'rate': job['rate'], 'attempts': job['calls'], 'created': stat_int(last, 'TotalCallCreated'),
             'ok': stat_int(last, 'SuccessfulCall(C)'), 'failed': stat_int(last, 'FailedCall(C)'),
             'rc': proc.returncode, 'reasons': failure_reasons(last), 'setup_ms': [r for _d, r in rtt],
-            'calls': call_times(rtt, t0 or job['started']), 'failures': failures_over_time(rows),
+            'calls': call_times(rtt, t0), 'failures': failures_over_time(rows),
+            'clock_offset_s': round(t0 - job['started'], 3),
             'stderr': (err or '')[-500:]}
 
 
@@ -477,7 +487,7 @@ def phase_failover(work, uris, target, gateway_ip, args):
     window = failover_window(t_kill, probe_res['calls'], probe_res['failures'], args.slow_ms,
                              t_kill + args.failover_window_s)
     fig['failover_probe'] = dict(brief(probe_res), rate=args.probe_rate, hold_ms=args.probe_hold_ms,
-                                 slow_ms=args.slow_ms, **window)
+                                 slow_ms=args.slow_ms, clock_offset_s=probe_res['clock_offset_s'], **window)
     fig['failover_s'] = window['failover_s']
     fig['failover_new_calls_failed'] = window['new_calls_failed']
     fig['failover_new_calls_slow'] = window['new_calls_slow']

@@ -3,6 +3,7 @@ Asterisk's channel count, and the failover arithmetic (failover time, who lost w
 No lab is built."""
 
 import json
+import time
 
 import pytest
 
@@ -42,7 +43,10 @@ def test_stat_rows_epoch_and_counters():
 
 def test_stat_edge_cases():
     assert bp.parse_stat_csv("") == [] and bp.parse_stat_csv(HEADER + "\n") == []
-    assert bp.stat_epoch("2026-12-01\t04:50:00.000000") is None and bp.stat_epoch(None) is None
+    assert bp.stat_epoch("garbage") is None and bp.stat_epoch(None) is None
+    # Without the epoch part: the date and time, in local time like SIPp's localtime().
+    local = time.mktime(time.strptime("2026-12-01 04:50:00", "%Y-%m-%d %H:%M:%S"))
+    assert bp.stat_epoch("2026-12-01\t04:50:00.250000") == pytest.approx(local + 0.25)
     assert bp.stat_int({"CurrentCall": "x"}, "CurrentCall") == 0
 
 
