@@ -423,10 +423,10 @@ def brief(res):
 
 # ---------------------------------------------------------------- phases
 
-def phase_drain(work, inv, uris, target, gateway_ip, args):
+def phase_drain(fig, work, inv, uris, target, gateway_ip, args):
     """Spread of held calls over the pool, then drain node 2 under them: nothing may drop."""
     drained = NODES[1]
-    fig = {'drain_nodes_active_wait_s': wait_flags(uris.values(), 'A', 60)}
+    fig['drain_nodes_active_wait_s'] = wait_flags(uris.values(), 'A', 60)
     uas_before = uas_stats(drained)
     held = sipp_start(work, target, gateway_ip, HELD_PORT, args.held_rate, args.held_calls, args.held_ms, 'drain-held')
     time.sleep(args.held_calls / float(args.held_rate) + 3)
@@ -458,13 +458,12 @@ def phase_drain(work, inv, uris, target, gateway_ip, args):
     fig['resume_playbook_changed'], fig['resume_playbook_s'] = drain_playbook(work, inv, drained, 'resume')
     # Resume sets "inactive, probed": active again after sip_proxy_inactive_threshold answered probes.
     fig['resume_active_after_s'] = wait_flags([uris[drained]], 'A', 60)
-    return fig
 
 
-def phase_failover(work, uris, target, gateway_ip, args):
+def phase_failover(fig, work, uris, target, gateway_ip, args):
     """Kill node 2's container with calls held on both nodes and new calls arriving."""
     dead, survivor = NODES[1], NODES[0]
-    fig = {'failover_nodes_active_wait_s': wait_flags(uris.values(), 'A', 60)}
+    fig['failover_nodes_active_wait_s'] = wait_flags(uris.values(), 'A', 60)
     uas_before = uas_stats(survivor)
     settle = args.held_calls / float(args.held_rate) + 3
     held = sipp_start(work, target, gateway_ip, HELD_PORT, args.held_rate, args.held_calls, args.held_ms, 'failover-held')
@@ -497,7 +496,6 @@ def phase_failover(work, uris, target, gateway_ip, args):
         'failed %s, slow %s' % (fig['failover_s'], fig['failover_dispatcher_inactive_s'],
                                 fig['calls_lost_on_failover'], at_kill[dead], window['new_calls_failed'],
                                 window['new_calls_slow']))
-    return fig
 
 
 def merge(out, figures):
@@ -580,7 +578,7 @@ def main():
         p99s = (figures['setup_via_proxy']['p99_ms'], figures['setup_direct']['p99_ms'])
         log('setup p99 via proxy %s ms, direct %s ms' % p99s)
 
-        figures.update(phase_drain(work, inv, uris, target, gateway_ip, args))
+        phase_drain(figures, work, inv, uris, target, gateway_ip, args)
         figures['load_after_drain'] = loadavg()
 
         # RFC 7502 session attempt rate: step the rate; the last step with 0 failures counts.
@@ -603,11 +601,15 @@ def main():
         figures['hold_ms'] = args.hold_ms
         figures['load_before_failover'] = loadavg()
 
-        figures.update(phase_failover(work, uris, target, gateway_ip, args))
+        phase_failover(figures, work, uris, target, gateway_ip, args)
         figures['proxy_log'] = proxy_log_counts()
         figures['load_after'] = loadavg()
         figures['note'] = ('two Asterisk 22 nodes behind the proxy; SIPp (controller) -> Kamailio -> Asterisk -> SIPp '
                            'UAS in each node; signalling only; the machine is shared: figures are lower bounds')
+    except Exception as exc:  # pylint: disable=broad-except
+        # The phases already measured are kept: results.json says which one broke and why.
+        figures['error'] = '%s: %s' % (type(exc).__name__, str(exc)[-2000:])
+        log('stopped: %s' % figures['error'])
     finally:
         if emu is not None:
             emu.terminate()
@@ -617,6 +619,8 @@ def main():
             shutil.rmtree(work, ignore_errors=True)
     merge(args.out, figures)
     print(json.dumps(figures, indent=2))
+    if 'error' in figures:
+        sys.exit(1)
 
 
 if __name__ == '__main__':
