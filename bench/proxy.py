@@ -21,9 +21,10 @@ run, in this order:
                             the rate up (each step --step-s seconds of attempts, --hold-ms calls)
                             until a step has a failure or the step list ends
   failover_s                with --held-calls up on both nodes and a probe placing new calls at
-                            --probe-rate, node 2's container is killed (`docker kill`: the box
-                            dies): seconds from the kill until every new call is set up without
-                            touching the dead node (failover_dispatcher_inactive_s: until
+                            --probe-rate, one node's container is killed (`docker kill`: the box
+                            dies; --victim: by default the node with fewer calls, the one new
+                            calls go to): seconds from the kill until every new call is set up
+                            without touching the dead node (failover_dispatcher_inactive_s: until
                             Kamailio's dispatcher shows it inactive)
   calls_lost_on_failover    held calls that failed (they must all have been on the dead node:
                             failover_lost_only_dead_nodes_calls), failover_new_calls_failed: probe
@@ -428,18 +429,21 @@ def phase_drain(fig, work, inv, uris, target, gateway_ip, args):
     drained = NODES[1]
     fig['drain_nodes_active_wait_s'] = wait_flags(uris.values(), 'A', 60)
     uas_before = uas_stats(drained)
+    # Calls an earlier phase left up on a node (a failed attempt's channel): not this phase's.
+    base = {name: node_calls(name)['calls'] or 0 for name in NODES}
+    fig['drain_calls_up_before'] = {name.rsplit('-', 1)[1]: n for name, n in base.items()}
     held = sipp_start(work, target, gateway_ip, HELD_PORT, args.held_rate, args.held_calls, args.held_ms, 'drain-held')
     time.sleep(args.held_calls / float(args.held_rate) + 3)
-    spread = {name.rsplit('-', 1)[1]: node_calls(name) for name in NODES}
-    fig['load_spread'] = {name: counts['calls'] for name, counts in spread.items()}
+    spread = {name: node_calls(name) for name in NODES}
+    fig['load_spread'] = {name.rsplit('-', 1)[1]: (counts['calls'] or 0) - base[name] for name, counts in spread.items()}
     # Two channels per call (carrier leg + Vapi leg): a cross-check of the call count.
-    fig['load_spread_channels'] = {name: counts['channels'] for name, counts in spread.items()}
+    fig['load_spread_channels'] = {name.rsplit('-', 1)[1]: counts['channels'] for name, counts in spread.items()}
     log('spread of %d held calls: %s' % (args.held_calls, fig['load_spread']))
     changed, fig['drain_playbook_s'] = drain_playbook(work, inv, drained, 'drain')
     fig['drain_playbook_changed'] = changed
     fig['drain_flags_after'] = dispatcher_flags().get(uris[drained])
     at_drain = node_calls(drained)
-    fig['drain_calls_in_progress'] = at_drain['calls']
+    fig['drain_calls_in_progress'] = (at_drain['calls'] or 0) - base[drained]
     new = sipp_step(work, target, gateway_ip, args.drain_new_rate, args.drain_new_calls, 1000, 'drain-new')
     after_new = node_calls(drained)
     fig['drain_new_calls'] = brief(new)
@@ -451,7 +455,7 @@ def phase_drain(fig, work, inv, uris, target, gateway_ip, args):
     # Every held call, on either node, ended with BYE 200 at the carrier: nothing dropped.
     fig['drain_calls_dropped'] = res['failed'] + max(0, res['created'] - res['ok'] - res['failed'])
     fig['drain_uas_failed_on_drained_node'] = uas_stats(drained)['failed'] - uas_before['failed']
-    fig['drain_calls_left_on_drained_node'] = node_calls(drained)['calls']
+    fig['drain_calls_left_on_drained_node'] = (node_calls(drained)['calls'] or 0) - base[drained]
     log('drain: %s calls in progress on the drained node, %s dropped, %s new calls reached it; playbook %s s'
         % (fig['drain_calls_in_progress'], fig['drain_calls_dropped'], fig['drain_new_calls_to_drained_node'],
            fig['drain_playbook_s']))
@@ -461,17 +465,24 @@ def phase_drain(fig, work, inv, uris, target, gateway_ip, args):
 
 
 def phase_failover(fig, work, uris, target, gateway_ip, args):
-    """Kill node 2's container with calls held on both nodes and new calls arriving."""
-    dead, survivor = NODES[1], NODES[0]
+    """Kill one node's container with calls held on both nodes and new calls arriving."""
     fig['failover_nodes_active_wait_s'] = wait_flags(uris.values(), 'A', 60)
-    uas_before = uas_stats(survivor)
+    uas_before = {name: uas_stats(name) for name in NODES}
+    base = {name: node_calls(name)['calls'] or 0 for name in NODES}
+    fig['failover_calls_up_before'] = {name.rsplit('-', 1)[1]: n for name, n in base.items()}
     settle = args.held_calls / float(args.held_rate) + 3
     held = sipp_start(work, target, gateway_ip, HELD_PORT, args.held_rate, args.held_calls, args.held_ms, 'failover-held')
     probe_calls = int(args.probe_rate * (settle + args.failover_window_s))
     probe = sipp_start(work, target, gateway_ip, PROBE_PORT, args.probe_rate, probe_calls, args.probe_hold_ms,
                        'failover-probe')
     time.sleep(settle)
-    at_kill = {name: node_calls(name)['calls'] for name in NODES}
+    at_kill = {name: (node_calls(name)['calls'] or 0) - base[name] for name in NODES}
+    # Call-load balancing (dispatcher alg 10) sends new calls to the node with fewer calls: killing
+    # that one ("fewest") makes new calls meet the dead node, the other ("most") lets them avoid it.
+    order = sorted(NODES, key=lambda name: (at_kill[name], name != NODES[1]))
+    dead = order[0] if args.victim == 'fewest' else order[-1] if args.victim == 'most' else NODES[1]
+    survivor = [name for name in NODES if name != dead][0]
+    fig['failover_victim'] = '%s (%s)' % (dead.rsplit('-', 1)[1], args.victim)
     t_kill = time.time()
     run('docker', 'kill', dead, timeout=60)
     fig['kill_command_s'] = round(time.time() - t_kill, 2)
@@ -481,7 +492,7 @@ def phase_failover(fig, work, uris, target, gateway_ip, args):
     time.sleep(1.5)
     uas_after = uas_stats(survivor)
     fig.update(failover_accounting(held_res, {'dead': at_kill[dead], 'survivor': at_kill[survivor]},
-                                   uas_after['failed'] - uas_before['failed']))
+                                   uas_after['failed'] - uas_before[survivor]['failed']))
     fig['failover_held_calls'] = brief(held_res)
     window = failover_window(t_kill, probe_res['calls'], probe_res['failures'], args.slow_ms,
                              t_kill + args.failover_window_s)
@@ -530,6 +541,8 @@ def main():
     ap.add_argument('--slow-ms', type=int, default=2000,
                     help="the proxy's dispatch timeout: a call answered later first went to the dead node")
     ap.add_argument('--emulator-port', type=int, default=int(os.environ.get('BENCH_PROXY_EMULATOR_PORT', '8151')))
+    ap.add_argument('--victim', choices=('fewest', 'most', 'node2'), default='fewest',
+                    help='which node dies: the one with the fewest held calls (new calls meet it), the most, node 2')
     ap.add_argument('--keep', action='store_true', help='keep the containers')
     args = ap.parse_args()
     if shutil.which('sipp') is None or shutil.which('docker') is None:
@@ -571,7 +584,8 @@ def main():
                            args.hold_ms, 'latency-direct')
         for name, res in (('via_proxy', via), ('direct', direct)):
             figures['setup_%s' % name] = {'rate': res['rate'], 'attempts': res['attempts'], 'ok': res['ok'],
-                                          'failed': res['failed'], 'p50_ms': pct(res['setup_ms'], 50),
+                                          'failed': res['failed'], 'reasons': res['reasons'],
+                                          'p50_ms': pct(res['setup_ms'], 50),
                                           'p99_ms': pct(res['setup_ms'], 99)}
         if via['setup_ms'] and direct['setup_ms']:
             figures['proxy_added_setup_ms_p99'] = round(pct(via['setup_ms'], 99) - pct(direct['setup_ms'], 99), 2)
@@ -585,7 +599,7 @@ def main():
         best = 0
         for rate in [int(r) for r in args.rates.split(',') if r.strip()]:
             res = sipp_step(work, target, gateway_ip, rate, rate * args.step_s, args.hold_ms, 'rate-%d' % rate)
-            step = {k: res[k] for k in ('rate', 'attempts', 'ok', 'failed', 'rc')}
+            step = {k: res[k] for k in ('rate', 'attempts', 'ok', 'failed', 'rc', 'reasons')}
             step['setup_p99_ms'] = pct(res['setup_ms'], 99)
             step['load1_after'] = float(loadavg().split()[0])
             figures['steps'].append(step)
