@@ -360,7 +360,11 @@ def proxy_log_counts(since=None, uri=None):
         cmd += ['--since', '@%d' % int(since)]
     journal = run(*cmd, check=False).stdout
     lines = [line for line in journal.splitlines() if uri is None or uri in line]
-    return {'invite_unanswered_within_dispatch_timeout': sum('did not answer the INVITE' in line for line in lines),
+    unanswered = [line for line in lines if 'did not answer the INVITE' in line]
+    # kamailio.cfg's log_prefix carries the Call-ID: one call may time out on several branches.
+    call_ids = {m.group(1) for m in (re.search(r'INVITE (\S+)\}', line) for line in unanswered) if m}
+    return {'invite_unanswered_within_dispatch_timeout': len(unanswered),
+            'invite_unanswered_calls': len(call_ids),
             'node_down_events': sum('node DOWN' in line for line in lines),
             'node_up_events': sum('node UP' in line for line in lines),
             'no_active_node_503': sum('no active node' in line for line in journal.splitlines())}
