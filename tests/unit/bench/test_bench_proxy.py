@@ -132,6 +132,17 @@ def test_failures_count_at_the_time_sipp_declared_them():
     assert res["failover_s"] == pytest.approx(12.2) and res["last_hurt_s"] == pytest.approx(11.0)
 
 
+def test_an_answered_call_lost_on_the_dead_node_is_not_a_new_call_failing():
+    # Answered just before the kill, its BYE failed 5 s later: lost, not a set-up failure.
+    calls = probe((-0.1, 20), (0.2, 1980), (0.4, 20), (1.0, 20))
+    res = bp.failover_window(KILL, calls, [(KILL + 5.9, 1)], 1500, KILL + 30, answered_then_failed=1)
+    assert res["new_calls_failed"] == 0 and res["answered_calls_lost"] == 1 and res["new_calls_slow"] == 1
+    assert res["failover_s"] == pytest.approx(0.4)
+    # One more failure than answered-then-lost calls: a set-up failed, every failure time counts.
+    res = bp.failover_window(KILL, calls, [(KILL + 5.9, 2)], 1500, KILL + 30, answered_then_failed=1)
+    assert res["new_calls_failed"] == 1 and res["failover_s"] is None
+
+
 def test_no_call_hurt_is_zero_and_never_clean_is_none():
     res = bp.failover_window(KILL, probe((0.5, 20), (1.0, 20)), [], 2000, KILL + 30)
     assert res["failover_s"] == 0.0 and res["last_hurt_s"] is None and res["recovered"]
