@@ -54,35 +54,36 @@ def test_rtt_rows_and_call_times():
     text = "Date_ms;response_time_ms;rtd_no\n1200.5;200.5;1\n5100;2100;1\nbad;line\n"
     assert bp.parse_rtt(text) == [(1200.5, 200.5), (5100.0, 2100.0)]
     # date_ms is when the 200 arrived, counted from SIPp's start: the call started rtt earlier.
-    assert bp.call_times(bp.parse_rtt(text), 1000.0) == [(1001.0, pytest.approx(1001.2005), 200.5),
-                                                          (1003.0, 1005.1, 2100.0)]
+    expected = [(1001.0, pytest.approx(1001.2005), 200.5), (1003.0, 1005.1, 2100.0)]
+    assert bp.call_times(bp.parse_rtt(text), 1000.0) == expected
 
 
+# kamcmd indents with tabs (written here as 4 spaces).
 DISPATCHER = """{
-	NRSETS: 1
-	RECORDS: {
-		SET: {
-			ID: 1
-			TARGETS: {
-				DEST: {
-					URI: sip:172.30.0.2:5060
-					FLAGS: AP
-					PRIORITY: 0
-					ATTRS: {
-						BODY: duid=byom-bench-proxy-node1
-						DUID: byom-bench-proxy-node1
-					}
-				}
-				DEST: {
-					URI: sip:172.30.0.3:5060
-					FLAGS: IP
-					PRIORITY: 0
-				}
-			}
-		}
-	}
+    NRSETS: 1
+    RECORDS: {
+        SET: {
+            ID: 1
+            TARGETS: {
+                DEST: {
+                    URI: sip:172.30.0.2:5060
+                    FLAGS: AP
+                    PRIORITY: 0
+                    ATTRS: {
+                        BODY: duid=byom-bench-proxy-node1
+                        DUID: byom-bench-proxy-node1
+                    }
+                }
+                DEST: {
+                    URI: sip:172.30.0.3:5060
+                    FLAGS: IP
+                    PRIORITY: 0
+                }
+            }
+        }
+    }
 }
-"""
+""".replace("    ", "\t")
 
 
 def test_dispatcher_list_flags_per_uri():
