@@ -12,7 +12,7 @@
 #   4. bench/assemble.py -> bench/results.json
 #   5. other benches, one short block each, merging their keys into results.json:
 #      bench/webhooks.py: the Vapi webhook receiver (key "webhooks"; BENCH_SKIP_WEBHOOKS=1 skips)
-#      bench/proxy.py: the Kamailio proxy tier (key "proxy"; BENCH_SKIP_PROXY=1 skips)
+#      bench/proxy.py: the Kamailio proxy tier, 2 nodes (key "proxy"; BENCH_SKIP_PROXY=1 skips)
 #      bench/metrics_cost.py: CPU the edge's metrics add at BENCH_METRICS_CALLS (300) held calls
 #      (keys "metrics_cost", "metrics_cpu_overhead_pct"; BENCH_SKIP_METRICS=1 skips)
 # Knobs: BENCH_MAX_S (5400), BENCH_QUIET_MAX_S (900: give up waiting for load < 1.0 and run
@@ -278,11 +278,12 @@ if [ "${BENCH_SKIP_WEBHOOKS:-0}" != 1 ]; then
     || log "webhook bench failed: see $out/webhooks.log"
 fi
 # The Kamailio proxy tier (phase 6 in bench/README.md):
-# Its own containers (byom-bench-proxy-*) and emulator; merges "proxy", proxy_cps_max and
-# proxy_added_setup_ms_p99 into results.json. BENCH_SKIP_PROXY=1 skips.
+# Its own containers (byom-bench-proxy-*: two Asterisk nodes and Kamailio) and emulator; merges
+# "proxy", proxy_cps_max, proxy_added_setup_ms_p99, failover_s and calls_lost_on_failover into
+# results.json. BENCH_SKIP_PROXY=1 skips.
 if [ "${BENCH_SKIP_PROXY:-0}" != 1 ]; then
-  log "proxy tier: session attempt rate through Kamailio, added setup p99"
-  timeout 1500 "$root/.venv/bin/python" bench/proxy.py --out "$results" >"$out/proxy.log" 2>&1 \
+  log "proxy tier: added setup p99, spread, drain, session attempt rate, failover (node killed)"
+  timeout 2100 "$root/.venv/bin/python" bench/proxy.py --out "$results" >"$out/proxy.log" 2>&1 \
     || log "proxy bench failed: see $out/proxy.log"
 fi
 # The metrics cost (phase 7 in bench/README.md):
