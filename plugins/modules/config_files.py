@@ -140,7 +140,7 @@ stat:
 services:
   description:
     - For each unit of O(services), what C(systemctl is-active) and C(systemctl is-enabled) answer
-      (C(unknown) when systemctl cannot tell, for example without systemd), and C(started_and_enabled):
+      (C(unknown) when systemctl cannot tell, for example without systemd), and C(started_and_enabled),
       true only when M(ansible.builtin.systemd_service) with C(state=started) and C(enabled=true) has
       nothing to do (active, and enabled by its unit file; not enabled-runtime, indirect, alias or SysV).
   returned: always
