@@ -57,6 +57,8 @@ for i in $(seq 1 "$pairs"); do
   log "pair $i: old ${so} s changed=$co, new ${sn} s changed=$cn (load $(cut -d' ' -f1 /proc/loadavg))"
   results+=("$so $co $sn $cn")
 done
+# What each tree's last re-run did on the edge: tasks ok and skipped (the recap line).
+for v in old new; do log "$v recap: $(grep -E '^byom-lab-vps +:' "$work/rerun-$v.log" | tr -s ' ' | cut -d' ' -f3-)"; done
 printf '%s\n' "${results[@]}" | python3 -c '
 import statistics, sys
 rows = [line.split() for line in sys.stdin if line.strip()]

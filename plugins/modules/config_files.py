@@ -54,7 +54,7 @@ options:
           - C(file) with O(files[].src) or O(files[].content) writes that content.
           - C(file) without either creates an empty file when missing and never touches its content
             (log files another program writes).
-          - C(directory) creates the directory when missing.
+          - C(directory) creates the directory when missing, with its missing parents (as M(ansible.builtin.file) does).
         type: str
         choices: [file, directory]
         default: file
@@ -94,6 +94,14 @@ options:
     type: list
     elements: path
     default: []
+  services:
+    description:
+      - systemd units to report on in the same round trip (RV(services)), without changing them, so that
+        the role calls M(ansible.builtin.systemd_service) only for a unit that is not running and enabled
+        already (every module call is a round trip to the host, even one that changes nothing).
+    type: list
+    elements: str
+    default: []
 '''
 
 EXAMPLES = r'''
@@ -129,6 +137,15 @@ stat:
   returned: always
   type: dict
   sample: {/var/log/asterisk/messages: {exists: true, size: 5120}}
+services:
+  description:
+    - For each unit of O(services), what C(systemctl is-active) and C(systemctl is-enabled) answer
+      (C(unknown) when systemctl cannot tell, for example without systemd), and C(started_and_enabled),
+      true only when M(ansible.builtin.systemd_service) with C(state=started) and C(enabled=true) has
+      nothing to do (active, and enabled by its unit file; not enabled-runtime, indirect, alias or SysV).
+  returned: always
+  type: dict
+  sample: {fail2ban: {active: active, enabled: enabled, started_and_enabled: true}}
 '''
 
 import base64
@@ -238,7 +255,7 @@ def ensure(module, index, item):
         return report
     if kind == 'absent':
         report.update(changed=True, created=True, content_changed=has_content)
-        if not os.path.isdir(os.path.dirname(path)) and not module.check_mode:
+        if item['state'] == 'file' and not os.path.isdir(os.path.dirname(path)) and not module.check_mode:
             module.fail_json(msg='%s: the directory of %s does not exist' % (field, path))
     elif has_content:
         old = file_content(path)
@@ -265,7 +282,7 @@ def ensure(module, index, item):
     if uid is None or gid is None:
         module.fail_json(msg='%s: owner %s or group %s of %s does not exist' % (field, item['owner'], item['group'], path))
     if kind == 'absent' and item['state'] == 'directory':
-        os.mkdir(path, want_mode)
+        os.makedirs(path, want_mode)
     elif kind == 'absent' or report['content_changed']:
         write_content(module, path, new_data if has_content else b'')
     os.chown(path, uid, gid)
@@ -290,6 +307,7 @@ def main():
                 create_only=dict(type='bool', default=False),
             )),
             stat=dict(type='list', elements='path', default=[]),
+            services=dict(type='list', elements='str', default=[]),
         ),
         supports_check_mode=True,
     )
@@ -319,7 +337,8 @@ def main():
             notify += [name for name in item['notify'] if name not in notify]
     module.exit_json(changed=any(r['changed'] for r in reports), files=reports, notify=notify,
                      changed_files=[r['path'] for r in reports if r['changed']],
-                     stat=dict((path, probe(path)) for path in module.params['stat']))
+                     stat=dict((path, probe(path)) for path in module.params['stat']),
+                     services=dict((name, unit_state(module, name)) for name in module.params['services']))
 
 
 def probe(path):
@@ -327,6 +346,22 @@ def probe(path):
         return {'exists': True, 'size': os.stat(path).st_size}
     except OSError:
         return {'exists': False, 'size': 0}
+
+
+def unit_state(module, name):
+    """The two answers ansible.builtin.systemd_service reads before it decides (is-active, is-enabled)."""
+    systemctl = module.get_bin_path('systemctl')
+    answers = {}
+    for question in ('is-active', 'is-enabled'):
+        out = ''
+        if systemctl:
+            # Without systemd as PID 1, systemctl answers on stderr only: the unit counts as unknown.
+            dummy, out, dummy = module.run_command([systemctl, question, '--', name],
+                                                   environ_update={'LANG': 'C', 'LC_ALL': 'C'})
+        lines = out.strip().splitlines()
+        answers[question] = lines[-1].strip() if lines else 'unknown'
+    return {'active': answers['is-active'], 'enabled': answers['is-enabled'],
+            'started_and_enabled': answers['is-active'] == 'active' and answers['is-enabled'] == 'enabled'}
 
 
 if __name__ == '__main__':

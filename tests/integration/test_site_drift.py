@@ -7,9 +7,11 @@ developer's `make lab`) is brought up once for the module; the tests run in file
 1. first run: deploys, places the demo call (answered, RTP both ways, setup time);
 2. the emulator holds one trunk per host, the assistants, the numbers bound correctly;
 3. a re-run reports changed=0 and the emulator saw only GETs;
-4. GitOps drift: the assistant edited through the API (as in Vapi's dashboard) and a config
-   file edited on the box; `--check --diff` shows both and changes nothing;
-5. a normal run repairs both; 6. `--check --diff` then shows nothing.
+4. GitOps drift: the assistant edited through the API (as in Vapi's dashboard), a config
+   file edited on the box, a firewall rule deleted, a package removed, fail2ban stopped,
+   Asterisk disabled at boot, the Vapi state file made world-readable; `--check --diff` shows
+   them all and changes nothing;
+5. a normal run repairs them; 6. `--check --diff` then shows nothing.
 Secrets never appear in any output.
 """
 import hashlib
@@ -42,6 +44,9 @@ DRIFT_UFW_DELETE = ['ufw', 'delete', 'allow', 'proto', 'udp', 'from', '127.0.0.3
 # byom.telephony.ufw_ruleset's diff line for the rule it would add back.
 DRIFT_UFW_DIFF = '+allow proto udp from 127.0.0.3 to any port 5060 comment byom-managed'
 DRIFT_PACKAGE = 'unattended-upgrades'
+# Service and secret-file drift: the roles read these in the same call as their files
+# (byom.telephony.config_files) and call a module only when they differ, so the read must see them.
+DRIFT_STATE_FILE = f'/var/lib/byom-telephony/vapi-{TRUNK}.json'   # the vapi role's edge state (0640)
 
 ENV = dict(os.environ, BYOM_LAB_CONTAINER=CONTAINER, BYOM_LAB_EMULATOR_PORT=str(PORT),
            BYOM_LAB_DIR=str(LAB_DIR), PY_COLORS='0', ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0')
@@ -175,7 +180,20 @@ def drifted(first_run):
     assert rule.returncode == 0 and 'deleted' in rule.stdout.lower(), rule.stdout
     package = box('env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', 'remove', '-y', '-q', DRIFT_PACKAGE)
     assert package.returncode == 0, package.stdout[-2000:]
+    for cmd in (['systemctl', 'stop', 'fail2ban'], ['systemctl', 'disable', 'asterisk'], ['chmod', '0644', DRIFT_STATE_FILE]):
+        done = box(*cmd)
+        assert done.returncode == 0, (cmd, done.stdout)
     return {'assistant_id': assistant['id'], 'file_sha': box_file_sha(DRIFT_FILE), 'ufw': box('ufw', 'status').stdout}
+
+
+def task_changed(out, name):
+    """Whether the task whose name ends with `name` reported changed (its header up to the next one)."""
+    return re.search(re.escape(name) + r'\] \**\n(?:(?!TASK \[).*\n)*?changed: ', out) is not None
+
+
+def service_and_mode_drift():
+    return (box('systemctl', 'is-active', 'fail2ban').stdout.strip(), box('systemctl', 'is-enabled', 'asterisk').stdout.strip(),
+            box('stat', '-c', '%a', DRIFT_STATE_FILE).stdout.strip())
 
 
 def test_check_diff_reports_drift_and_changes_nothing(drifted):
@@ -192,7 +210,12 @@ def test_check_diff_reports_drift_and_changes_nothing(drifted):
     assert re.search(r'^' + re.escape(DRIFT_UFW_DIFF) + r'$', out, re.M), out[-4000:]
     # (--diff prints apt's plan between the task header and its status line)
     assert re.search(r'Install \| packages of the enabled features\] \**\n(?:(?!TASK \[).*\n)*?changed: ', out), out[-4000:]
+    # ... the stopped and the disabled service, the state file's mode.
+    assert task_changed(out, 'Fail2ban | running and enabled'), out[-4000:]
+    assert task_changed(out, 'Configure | Asterisk runs and starts at boot'), out[-4000:]
+    assert f'{DRIFT_STATE_FILE} (owner:group mode)' in out and '+root:root 0640' in out, out[-4000:]
     # ... and nothing was changed.
+    assert service_and_mode_drift() == ('inactive', 'disabled', '644')
     assert {r['method'] for r in api_requests()} == {'GET'}
     assistant = emulator('GET', f"/assistant/{drifted['assistant_id']}")
     assert assistant['firstMessage'] == DRIFT_MESSAGE
@@ -211,6 +234,7 @@ def test_normal_run_repairs_drift(drifted):
     assert DRIFT_LINE not in content
     assert re.search(r'^5060/udp +ALLOW +127\.0\.0\.3 ', box('ufw', 'status').stdout, re.M)
     assert box('dpkg-query', '-W', '-f', '${db:Status-Status}', DRIFT_PACKAGE).stdout.strip() == 'installed'
+    assert service_and_mode_drift() == ('active', 'enabled', '640')
 
 
 def test_check_diff_is_clean_after_repair(drifted):

@@ -121,3 +121,74 @@ def test_create_only_creates_with_a_fallback_owner_and_then_never_touches(run, t
     again = run([entry])
     assert not again['changed']
     assert mode(log) == 0o600 and log.read_text() == 'written by its program\n'
+
+
+FAKE_SYSTEMCTL = """#!/bin/sh
+# Answers like systemctl for the units named in $BYOM_FAKE_UNITS ("name:active:enabled ..."); anything
+# else is an unknown unit (systemctl prints the answer on stdout and exits non-zero).
+question=$1; unit=$3
+for spec in $BYOM_FAKE_UNITS; do
+  name=${spec%%:*}; rest=${spec#*:}
+  if [ "$name" = "$unit" ]; then
+    case $question in is-active) echo "${rest%%:*}" ;; is-enabled) echo "${rest#*:}" ;; esac
+    exit 0
+  fi
+done
+case $question in is-active) echo inactive; exit 3 ;; *) echo "Failed to get unit file state for $unit.service" >&2; exit 1 ;; esac
+"""
+
+
+@pytest.fixture
+def fake_systemctl(tmp_path, monkeypatch):
+    bindir = tmp_path / 'bin'
+    bindir.mkdir()
+    script = bindir / 'systemctl'
+    script.write_text(FAKE_SYSTEMCTL)
+    script.chmod(0o755)
+    monkeypatch.setenv('PATH', '%s:%s' % (bindir, os.environ.get('PATH', '')))
+    return lambda units: monkeypatch.setenv('BYOM_FAKE_UNITS', ' '.join(units))
+
+
+@pytest.mark.parametrize('active, enabled, skip', [
+    ('active', 'enabled', True),
+    ('inactive', 'enabled', False),
+    ('activating', 'enabled', False),
+    ('active', 'disabled', False),
+    # systemd_service treats these as "not enabled" and enables the unit: never skipped.
+    ('active', 'enabled-runtime', False),
+    ('active', 'indirect', False),
+    # systemd_service accepts static or generated as enabled; reporting them as not started_and_enabled
+    # only costs the module call, it never skips one that has work.
+    ('active', 'static', False),
+])
+def test_services_are_reported_in_the_same_call(run_services, active, enabled, skip):
+    state = run_services(['fail2ban:%s:%s' % (active, enabled)], ['fail2ban'])['fail2ban']
+    assert state == {'active': active, 'enabled': enabled, 'started_and_enabled': skip}
+
+
+def test_an_unknown_unit_or_no_systemd_is_never_started_and_enabled(run_services):
+    state = run_services([], ['asterisk'])['asterisk']
+    assert state == {'active': 'inactive', 'enabled': 'unknown', 'started_and_enabled': False}
+
+
+@pytest.fixture
+def run_services(module_main, fake_systemctl, tmp_path):
+    def call(units, names, check=False):
+        fake_systemctl(units)
+        result = module_main(config_files.main, dict(files=[], stat=[], services=names), check=check)
+        assert not result.get('failed') and not result['changed'], result
+        return result['services']
+    return call
+
+
+def test_services_are_read_in_check_mode_too_and_never_changed(run_services):
+    assert run_services(['asterisk:active:enabled'], ['asterisk'], check=True)['asterisk']['started_and_enabled']
+
+
+def test_a_directory_is_created_with_its_missing_parents(run, tmp_path):
+    state = tmp_path / 'var' / 'lib' / 'byom'
+    entry = [{'path': str(state), 'state': 'directory', 'owner': ME, 'group': MY_GROUP, 'mode': '0750'},
+             {'path': str(state / 'vapi.json'), 'content': '{}\n', 'owner': ME, 'group': MY_GROUP, 'mode': '0640'}]
+    assert run(entry, check=True)['changed'] and not (tmp_path / 'var').exists()
+    assert run(entry)['changed'] and mode(state) == 0o750 and mode(state / 'vapi.json') == 0o640
+    assert not run(entry)['changed']
