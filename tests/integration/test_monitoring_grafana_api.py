@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 """The monitoring role's Grafana API tasks (community.grafana) run for real by ansible-playbook on
-the controller against a Grafana HTTP API stand-in (grafana_standin.py: Grafana cannot be installed
-here). What a user with a Grafana gets: the data source pointing at the configured Prometheus,
+the controller against a Grafana HTTP API stand-in (tests/byom_testlib/grafana_standin.py:
+Grafana cannot be installed here). What a user with a Grafana gets: the data source pointing at the configured Prometheus,
 the dashboard as shipped in the configured folder, a quiet second run, a check mode that writes
 nothing, a wrong key that stops with a clear error and writes nothing, and the key in no output.
 Not tested here: Grafana rendering the dashboard. A few seconds a run, no container."""
@@ -14,13 +14,11 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from grafana_standin import GrafanaStandIn  # noqa: E402  pylint: disable=wrong-import-position
+from byom_testlib.grafana_standin import GrafanaStandIn
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 DASHBOARD = ROOT / 'roles' / 'monitoring' / 'files' / 'grafana' / 'dashboards' / 'byom-telephony.json'
-PORT = 8160
 KEY = 'glsa_k16StandInKey0123456789abcdef'
 PROMETHEUS = 'http://10.20.30.40:9090'
 FOLDER = 'byom-telephony'
@@ -44,7 +42,7 @@ PLAY = """
 
 @pytest.fixture(scope='module')
 def standin():
-    with GrafanaStandIn(PORT, KEY) as grafana:
+    with GrafanaStandIn(KEY) as grafana:
         yield grafana
 
 

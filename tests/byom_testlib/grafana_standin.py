@@ -244,13 +244,16 @@ ROUTES = {
 
 
 class GrafanaStandIn(object):
-    """``with GrafanaStandIn(port, token) as grafana:`` serves until the block ends."""
+    """``with GrafanaStandIn(token) as grafana:`` serves on ``grafana.url`` until the block ends.
 
-    def __init__(self, port, token):
+    The port is the kernel's choice (port 0) unless given: the integration lanes run side by
+    side, and a fixed port collided with another lane's Vapi emulator."""
+
+    def __init__(self, token, port=0):
         self.httpd = ThreadingHTTPServer(('127.0.0.1', port), Handler)
         self.httpd.token = token
         self.httpd.state = GrafanaState()
-        self.url = 'http://127.0.0.1:%d' % port
+        self.url = 'http://127.0.0.1:%d' % self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     @property
