@@ -302,12 +302,17 @@ def assert_dialled_vapi_through_the_proxy(pool, seen, number):
     assert len(invites) == 1 and invites[0]['source'] == '%s:5060' % pool['ips'][PROXY], invites
 
 
-def test_carrier_call_through_the_proxy_lands_in_the_carrier_context(pool):
+# Each carrier's call, with a forged tag the proxy must replace by the one of the trunk its source
+# address belongs to ("carrier-carrier", "carrier-carrierb"), lands on that trunk's endpoint.
+@pytest.mark.parametrize('source, forged_tag, endpoint', [
+    ('carrier_ip', 'vapi', 'carrier'),
+    ('carrier2_ip', 'carrier-carrier', 'carrierb'),
+], ids=['first-carrier', 'second-carrier-on-its-own-trunk'])
+def test_carrier_call_through_the_proxy_lands_on_its_own_trunk(pool, source, forged_tag, endpoint):
     PROXY_IP[:] = [pool['ips'][PROXY]]
     before = call_logs()
     seen = len(vapi_host_requests())
-    # The caller forges the proxy's header: the proxy must replace it with "carrier-carrier".
-    result = uac(pool['carrier_ip'], DID, '--header', 'X-BYOM-Source: vapi', '--cancel-after', '2')
+    result = uac(pool[source], DID, '--header', 'X-BYOM-Source: %s' % forged_tag, '--cancel-after', '2')
     assert 100 in result['codes'] and 401 not in result['codes'], result
     # The node dials Vapi for the DID, through the proxy; "Vapi's SIP host" answers Busy, and the
     # 486 comes all the way back: carrier -> proxy -> node -> proxy -> Vapi and back.
@@ -316,22 +321,7 @@ def test_carrier_call_through_the_proxy_lands_in_the_carrier_context(pool):
     time.sleep(1)
     lines = new_lines(before, call_logs())
     assert len(lines) == 1, lines
-    assert 'endpoint=carrier ' in lines[0] and 'to=%s ' % DID in lines[0], lines
-
-
-def test_a_second_carrier_through_the_proxy_lands_on_its_own_trunk(pool):
-    PROXY_IP[:] = [pool['ips'][PROXY]]
-    before = call_logs()
-    seen = len(vapi_host_requests())
-    # The proxy tags it carrier-carrierb from its source address; the forged tag is replaced.
-    result = uac(pool['carrier2_ip'], DID, '--header', 'X-BYOM-Source: carrier-carrier', '--cancel-after', '2')
-    assert 100 in result['codes'] and 401 not in result['codes'], result
-    assert result['final'] == 486, result
-    assert_dialled_vapi_through_the_proxy(pool, seen, DID)
-    time.sleep(1)
-    lines = new_lines(before, call_logs())
-    assert len(lines) == 1, lines
-    assert 'endpoint=carrierb ' in lines[0] and 'to=%s ' % DID in lines[0], lines
+    assert 'endpoint=%s ' % endpoint in lines[0] and 'to=%s ' % DID in lines[0], lines
 
 
 def test_a_nodes_call_to_vapi_leaves_through_the_proxy(pool):
