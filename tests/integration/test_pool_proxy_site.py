@@ -14,6 +14,9 @@ admits SIP from the proxy only (fail2ban ignores the proxy only), SIP sent strai
 Vapi's or a carrier's address gets no answer while the same call through the proxy does, and no
 PJSIP identify or ACL of a node admits those addresses. Under 1:1 NAT the credential's gateway is
 the proxy host's telephony_public_ipv4 (an extra address on the proxy), derived from the inventory.
+A carrier trunk with registration registers through the proxy: the registrar (sip_peer.py on the
+"regcarrier" address) gets every node's REGISTER from the proxy with the proxy's Path header, and
+an INVITE to a node's registered address, sent to the proxy, lands on that node.
 
 Containers (one converge shared by every test): byom-pool-edge1/2 (debian-sid image),
 byom-pool-proxy (debian12 image) on the docker network byom-pool-net; the emulator on host port
@@ -41,6 +44,9 @@ EDGES = ('byom-pool-edge1', 'byom-pool-edge2')
 PROXY = 'byom-pool-proxy'
 VAPI_HOST_PORT = 5070
 VAPI_HOST_LOG = '/root/vapi-host.jsonl'
+REGISTRAR_PORT = 5064
+REGISTRAR_LOG = '/root/registrar.jsonl'
+REG_USER, REG_PASSWORD = 'byom-pool-reg', 'reg-only-password-not-secret'
 PORT = int(os.environ.get('BYOM_POOL_EMULATOR_PORT', '8140'))
 KEY = 'byom-pool-key'
 DID = '+15550100201'
@@ -94,7 +100,7 @@ def address(name):
     return run('docker', 'inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', name).stdout.strip()
 
 
-def inventory(path, ips, vapi_ip, carrier_ip, carrier2_ip, proxy_public_ip):
+def inventory(path, ips, vapi_ip, carrier_ip, carrier2_ip, proxy_public_ip, reg_ip):
     inv = {'all': {
         'vars': {
             'ansible_connection': 'community.docker.docker',
@@ -102,7 +108,7 @@ def inventory(path, ips, vapi_ip, carrier_ip, carrier2_ip, proxy_public_ip):
             # firewall open to Vapi and the carriers (it is in front, never behind a proxy).
             'telephony_sip_proxy_addresses': ['%s/32' % ips[PROXY]],
             'telephony_vapi_sip_addresses': ['%s/32' % vapi_ip],
-            'telephony_carrier_sip_addresses': ['%s/32' % carrier_ip, '%s/32' % carrier2_ip],
+            'telephony_carrier_sip_addresses': ['%s/32' % carrier_ip, '%s/32' % carrier2_ip, '%s/32' % reg_ip],
             'vapi_api_url': 'http://127.0.0.1:%d' % PORT,
             'vapi_api_key': KEY,
             # /proc/sys is read-only in containers: write the sysctl file, apply at next boot.
@@ -127,7 +133,11 @@ def inventory(path, ips, vapi_ip, carrier_ip, carrier2_ip, proxy_public_ip):
                     'asterisk_carrier_trunks': [{'name': 'carrier', 'host': '%s:5062' % carrier_ip,
                                                  'addresses': ['%s/32' % carrier_ip]},
                                                 {'name': 'carrierb', 'host': '%s:5062' % carrier2_ip,
-                                                 'addresses': ['%s/32' % carrier2_ip]}],
+                                                 'addresses': ['%s/32' % carrier2_ip]},
+                                                # Registers (through the proxy, which adds its Path).
+                                                {'name': 'regcarrier', 'host': '%s:%d' % (reg_ip, REGISTRAR_PORT),
+                                                 'addresses': ['%s/32' % reg_ip], 'registration': True,
+                                                 'username': REG_USER, 'password': REG_PASSWORD}],
                 },
             }}},
             # 1:1 NAT as the inventory declares it: Vapi reaches the proxy by its public address, the
@@ -188,8 +198,9 @@ def pool(tmp_path_factory):
                                           '{{range .IPAM.Config}}{{.Subnet}}{{end}}').stdout.strip())
         # Addresses far above the ones docker hands out: "Vapi", two carriers and the proxy's
         # "public" address (on the box, so Kamailio advertises nothing else; only Vapi's gateway uses it).
-        vapi_ip, carrier_ip, carrier2_ip, proxy_public_ip = (str(subnet.network_address + n) for n in (250, 251, 252, 249))
-        for extra in (vapi_ip, carrier_ip, carrier2_ip, proxy_public_ip):
+        vapi_ip, carrier_ip, carrier2_ip, proxy_public_ip, reg_ip = (str(subnet.network_address + n)
+                                                                     for n in (250, 251, 252, 249, 248))
+        for extra in (vapi_ip, carrier_ip, carrier2_ip, proxy_public_ip, reg_ip):
             run('docker', 'exec', PROXY, 'ip', 'addr', 'replace', '%s/%d' % (extra, subnet.prefixlen), 'dev', 'eth0')
         for helper in ('sip_uac.py', 'sip_peer.py'):
             run('docker', 'cp', str(ROOT / 'tests/integration' / helper), PROXY + ':/root/' + helper)
@@ -199,15 +210,19 @@ def pool(tmp_path_factory):
         box(PROXY, 'rm', '-f', VAPI_HOST_LOG)
         run('docker', 'exec', '-d', PROXY, 'python3', '/root/sip_peer.py', 'uas', vapi_ip, str(VAPI_HOST_PORT),
             VAPI_HOST_LOG, '--lifetime', '2400')
+        # The registering carrier's registrar.
+        box(PROXY, 'rm', '-f', REGISTRAR_LOG)
+        run('docker', 'exec', '-d', PROXY, 'python3', '/root/sip_peer.py', 'uas', reg_ip, str(REGISTRAR_PORT),
+            REGISTRAR_LOG, '--lifetime', '2400')
         inv = tmp / 'hosts.yml'
-        inventory(inv, ips, vapi_ip, carrier_ip, carrier2_ip, proxy_public_ip)
+        inventory(inv, ips, vapi_ip, carrier_ip, carrier2_ip, proxy_public_ip, reg_ip)
         first, first_s = site(inv)
         second, second_s = site(inv) if first.returncode == 0 else (None, 0)
         for label, proc in (('first', first), ('second', second)):
             (tmp / ('site-%s.log' % label)).write_text(proc.stdout if proc else '')
         print('pool+proxy site.yml: first run %.0f s, re-run %.0f s (logs in %s)' % (first_s, second_s, tmp))
         yield {'ips': ips, 'vapi_ip': vapi_ip, 'carrier_ip': carrier_ip, 'carrier2_ip': carrier2_ip,
-               'proxy_public_ip': proxy_public_ip, 'first': first, 'second': second}
+               'proxy_public_ip': proxy_public_ip, 'reg_ip': reg_ip, 'first': first, 'second': second}
     finally:
         emu.terminate()
         emu.wait(timeout=10)
@@ -391,7 +406,7 @@ def test_forged_header_straight_to_a_node_reaches_no_dialplan(pool):
     # Past the firewall (from the node's own loopback, which UFW admits), a source that is not the
     # proxy claims each tag: the header picks the endpoint, whose ACL admits only the proxy
     # (Asterisk answers an ACL failure with 401), even Vapi's endpoint with Vapi's digest.
-    forged = [('127.0.0.2', DID, 'X-BYOM-Source: carrier-carrier', []),
+    forged = [('127.0.0.2', DID, 'X-BYOM-Source: carrier-regcarrier', []),
               ('127.0.0.3', DID, 'X-BYOM-Source: carrier-carrierb', []),
               ('127.0.0.4', BLOCKED, 'X-BYOM-Source: vapi', ['--user', VAPI_USER, '--password', VAPI_PASSWORD])]
     for source, number, header, extra in forged:
@@ -416,7 +431,7 @@ def ufw_sip_sources(name):
 
 def test_a_node_admits_sip_from_the_proxy_only(pool):
     proxy = pool['ips'][PROXY]
-    peers = {pool['vapi_ip'], pool['carrier_ip'], pool['carrier2_ip']}
+    peers = {pool['vapi_ip'], pool['carrier_ip'], pool['carrier2_ip'], pool['reg_ip']}
     for name in EDGES:
         rules = ufw_sip_sources(name)
         assert rules.get('5060/udp') == {proxy}, rules
@@ -449,3 +464,45 @@ def test_sip_straight_to_a_node_gets_no_answer_while_through_the_proxy_it_does(p
     # (digest), the carrier's call reaches the node, which dials Vapi ("Busy" back).
     through = uac(pool[source], DID, '--cancel-after', '2')
     assert through['codes'] and through['final'] == (401 if source == 'vapi_ip' else 486), through
+
+
+def registrar_requests():
+    out = box(PROXY, 'sh', '-c', 'cat %s 2>/dev/null || true' % REGISTRAR_LOG).stdout
+    return [json.loads(line) for line in out.splitlines() if line.startswith('{')]
+
+
+def test_a_registering_carrier_gets_each_nodes_register_from_the_proxy_with_its_path(pool):
+    proxy = pool['ips'][PROXY]
+    registers = []
+    # A node that started before the proxy retries its registration every 60 s (retry_interval).
+    for _attempt in range(90):
+        registers = [r for r in registrar_requests() if r['method'] == 'REGISTER']
+        contacts = {c for r in registers for c in r['contact']}
+        if all(any(pool['ips'][n] in c for c in contacts) for n in EDGES):
+            break
+        time.sleep(1)
+    assert registers, registrar_requests()
+    # Every REGISTER left through the proxy, never straight from a node, and carries the proxy's Path
+    # (RFC 3327), loose-routed, so the carrier's calls for the binding come back through the proxy.
+    assert {r['source'] for r in registers} == {'%s:5060' % proxy}, registers
+    for request in registers:
+        assert len(request['path']) == 1 and proxy in request['path'][0] and ';lr' in request['path'][0], request
+    contacts = {c for r in registers for c in r['contact']}
+    for name in EDGES:
+        assert any(pool['ips'][name] in c for c in contacts), (name, contacts)
+
+
+@pytest.mark.parametrize('node', EDGES)
+def test_a_call_to_a_nodes_registration_lands_on_that_node_through_the_proxy(pool, node):
+    PROXY_IP[:] = [pool['ips'][PROXY]]
+    before = call_logs()
+    # The carrier calls the registered address (the node's) through the proxy, following the Path.
+    result = uac(pool['reg_ip'], DID, '--ruri-host', '%s:5060' % pool['ips'][node],
+                 '--header', 'Route: <sip:%s:5060;lr>' % pool['ips'][PROXY], '--cancel-after', '2')
+    assert result['codes'] and result['final'] == 486, result
+    time.sleep(1)
+    after = call_logs()
+    lines = new_lines(before, after)
+    assert len(lines) == 1 and 'endpoint=regcarrier ' in lines[0], lines
+    # On the node it was addressed to, not where the dispatcher would have sent it.
+    assert len(after[node]) == len(before[node]) + 1, (node, lines)

@@ -224,8 +224,10 @@ def test_direct_peers_behind_the_proxy_only_when_listed(tmp_path):
 ], ids=['outbound off', 'loopback vapi contact', 'explicit outbound proxy'])
 def test_outbound_proxy_choices(case, vapi, carrier, tmp_path):
     base = yaml.safe_load(open(CASES['asterisk_sid lab']))
+    # carrier2 registers: its registration leaves through the proxy too (which adds its Path).
     trunks = [{'name': 'carrier1', 'host': '192.0.2.50', 'addresses': ['192.0.2.50/32']},
-              {'name': 'carrier2', 'host': '192.0.2.60', 'addresses': ['192.0.2.60/32']}]
+              {'name': 'carrier2', 'host': '192.0.2.60', 'addresses': ['192.0.2.60/32'], 'registration': True,
+               'username': 'reg-user', 'password': 'reg-password-0123'}]
     values = dict(base, asterisk_carrier_trunks=trunks, asterisk_sip_proxy_addresses=['10.20.0.0/30', '10.20.0.5'],
                   telephony_sip_udp_port=5062, asterisk_vapi_contact_uri='sip:198.51.100.7:5060')
     out = render(dict(values, **case), tmp_path)
@@ -234,3 +236,4 @@ def test_outbound_proxy_choices(case, vapi, carrier, tmp_path):
     assert section_options(conf, 'vapi', 'endpoint').get('outbound_proxy') == ([vapi] if vapi else None)
     assert section_options(conf, 'carrier1', 'aor').get('outbound_proxy') == ([carrier] if carrier else None)
     assert section_options(conf, 'carrier1', 'endpoint').get('outbound_proxy') == ([carrier] if carrier else None)
+    assert section_options(conf, 'carrier2-reg', 'registration').get('outbound_proxy') == ([carrier] if carrier else None)
