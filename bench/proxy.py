@@ -283,8 +283,13 @@ def inventory(tmp, node_ips, proxy_ip, gateway_ip, emu_port):
                          'asterisk_vapi_contact_uri': 'sip:127.0.0.2:5070',
                          # The product's per-trunk caps (20/10 calls) would cap the measurement.
                          'asterisk_vapi_max_calls': 2000,
+                         # direct_addresses and hardening_sip_peer_addresses: the carrier reaches the
+                         # nodes straight too (proxy mode admits the proxy only), for the latency
+                         # baseline "straight to node 1".
                          'asterisk_carrier_trunks': [{'name': 'carrier', 'host': '%s:5062' % gateway_ip,
-                                                      'addresses': ['%s/32' % gateway_ip], 'max_calls': 2000}],
+                                                      'addresses': ['%s/32' % gateway_ip], 'max_calls': 2000,
+                                                      'direct_addresses': ['%s/32' % gateway_ip]}],
+                         'hardening_sip_peer_addresses': ['%s/32' % proxy_ip, '%s/32' % gateway_ip],
                          'telephony_sip_proxy_addresses': ['%s/32' % proxy_ip]},
             }}},
             'sip_proxy': {'hosts': {PROXY: {}}, 'vars': {'sip_proxy_pool_group': 'bench_pool'}},

@@ -3,9 +3,10 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Two small SIP peers (UDP), run INSIDE a test container with its python3 (standard library only):
 
-uas: a far end ("Vapi's SIP host") that writes one JSON line per request it receives to LOG
-     (method, the source address:port it came from, Request-URI, Via hops, Record-Route) and answers:
-     OPTIONS 200, INVITE 100 then 486, BYE/CANCEL 200, ACK nothing. Exits after --lifetime seconds.
+uas: a far end ("Vapi's SIP host", or a carrier's registrar) that writes one JSON line per request it
+     receives to LOG (method, the source address:port it came from, Request-URI, Via hops,
+     Record-Route, Path, Contact) and answers: OPTIONS 200, INVITE 100 then 486, BYE/CANCEL 200,
+     REGISTER 200 (the binding echoed, no challenge), ACK nothing. Exits after --lifetime seconds.
 options: one OPTIONS from SRC to DST:PORT (no user part, no credentials, like a gateway ping);
      prints {"code": <status or null>}.
 
@@ -25,7 +26,7 @@ def header(data, name, compact=None):
     return re.findall(r'^%s:\s*(.+?)\r?$' % names, data, re.M | re.I)
 
 
-def reply(sock, addr, data, code, reason, to_tag):
+def reply(sock, addr, data, code, reason, to_tag, extra=()):
     to_hdr = header(data, 'To', 't')[0]
     if to_tag and ';tag=' not in to_hdr:
         to_hdr += ';tag=%s' % to_tag
@@ -34,7 +35,7 @@ def reply(sock, addr, data, code, reason, to_tag):
     lines += ['Record-Route: %s' % rr for rr in header(data, 'Record-Route')]
     lines += ['From: %s' % header(data, 'From', 'f')[0], 'To: %s' % to_hdr,
               'Call-ID: %s' % header(data, 'Call-ID', 'i')[0], 'CSeq: %s' % header(data, 'CSeq')[0],
-              'Server: byom-test-far-end', 'Content-Length: 0']
+              'Server: byom-test-far-end'] + list(extra) + ['Content-Length: 0']
     sock.sendto(('\r\n'.join(lines) + '\r\n\r\n').encode(), addr)
 
 
@@ -56,13 +57,19 @@ def uas(args):
         with open(args.log, 'a') as log:
             log.write(json.dumps({'method': method, 'source': '%s:%d' % addr, 'ruri': first.group(2),
                                   'vias': len(header(data, 'Via', 'v')),
-                                  'record_route': header(data, 'Record-Route')}) + '\n')
+                                  'record_route': header(data, 'Record-Route'), 'path': header(data, 'Path'),
+                                  'contact': header(data, 'Contact', 'm')}) + '\n')
         tag = '%08x' % random.getrandbits(32)
         if method == 'INVITE':
             reply(sock, addr, data, 100, 'Trying', None)
             reply(sock, addr, data, 486, 'Busy Here', tag)
         elif method in ('OPTIONS', 'BYE', 'CANCEL'):
             reply(sock, addr, data, 200, 'OK', tag)
+        elif method == 'REGISTER':
+            # A registrar that keeps no state: the binding is echoed with the requested lifetime.
+            expires = (header(data, 'Expires') or ['3600'])[0]
+            contacts = ['Contact: %s;expires=%s' % (c, expires) for c in header(data, 'Contact', 'm') if c != '*']
+            reply(sock, addr, data, 200, 'OK', tag, contacts)
 
 
 def options(args):

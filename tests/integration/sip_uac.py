@@ -7,7 +7,9 @@ CANCEL a call still ringing after --cancel-after seconds, ACK the final reply, B
 Prints one JSON line: {"codes": [...every status received...], "final": <last final status>}.
 
 usage: python3 sip_uac.py SRC_IP DST_IP DST_PORT NUMBER [--user U --password P]
-                          [--header 'Name: value'] [--cancel-after S] [--timeout S]
+                          [--header 'Name: value'] [--cancel-after S] [--timeout S] [--ruri-host H[:P]]
+--ruri-host: the Request-URI's host (default DST_IP:DST_PORT), e.g. a registered Contact the
+INVITE reaches through a proxy.
 Standard library only (it runs on the bare container images); bounded: one call, --timeout.
 """
 import argparse
@@ -34,6 +36,7 @@ def main():
     ap.add_argument('--header', action='append', default=[])
     ap.add_argument('--cancel-after', type=float, default=2.0)
     ap.add_argument('--timeout', type=float, default=15.0)
+    ap.add_argument('--ruri-host', default='')
     args = ap.parse_args()
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -42,7 +45,7 @@ def main():
     target = (args.dst, args.port)
     call_id = '%08x@%s' % (random.getrandbits(32), args.src)
     tag = '%08x' % random.getrandbits(32)
-    ruri = 'sip:%s@%s:%d' % (args.number, args.dst, args.port)
+    ruri = 'sip:%s@%s' % (args.number, args.ruri_host or '%s:%d' % (args.dst, args.port))
     state = {'cseq': 1, 'branch': '', 'auth': '', 'to': ''}
     sdp = ('v=0\r\no=uac 1 1 IN IP4 {0}\r\ns=-\r\nc=IN IP4 {0}\r\nt=0 0\r\n'
            'm=audio 40000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n'

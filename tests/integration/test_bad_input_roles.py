@@ -221,6 +221,12 @@ CASES = [
     ('asterisk', ['asterisk_sip_proxy_outbound_proxy'], {'telephony_sip_proxy_addresses': ['10.20.0.0/30']}),
     ('asterisk', ['asterisk_vapi_transport'],
      {'telephony_sip_proxy_addresses': ['10.20.0.5/32'], 'asterisk_sip_tcp_enabled': True, 'asterisk_vapi_transport': 'tcp'}),
+    # A trunk registering straight from a node behind a proxy: the carrier calls the node straight,
+    # which admits the proxy only.
+    ('asterisk', ['direct_addresses'],
+     dict(trunk(registration=True, username='user', password=PASSWORD), telephony_sip_proxy_addresses=['10.20.0.5/32'],
+          asterisk_sip_proxy_outbound=False)),
+    ('asterisk', ['direct_addresses'], trunk(direct_addresses=['0.0.0.0/0'])),
 ]
 
 FIND_CHANGED = (

@@ -9,7 +9,14 @@ Vapi's gateway ping itself, its OPTIONS probes get 200 from both nodes, calls fr
 and from "Vapi", all through the proxy, land in the right context (each carrier on its own
 trunk by the proxy's X-BYOM-Source: carrier-<trunk> tag, Vapi still digest-challenged; a forged
 header from the caller is replaced by the proxy), and a call a node places to Vapi leaves
-through the proxy (the far end sees the proxy's address).
+through the proxy (the far end sees the proxy's address). Proxy mode closed: each node's firewall
+admits SIP from the proxy only (fail2ban ignores the proxy only), SIP sent straight to a node from
+Vapi's or a carrier's address gets no answer while the same call through the proxy does, and no
+PJSIP identify or ACL of a node admits those addresses. Under 1:1 NAT the credential's gateway is
+the proxy host's telephony_public_ipv4 (an extra address on the proxy), derived from the inventory.
+A carrier trunk with registration registers through the proxy: the registrar (sip_peer.py on the
+"regcarrier" address) gets every node's REGISTER from the proxy with the proxy's Path header, and
+an INVITE to a node's registered address, sent to the proxy, lands on that node.
 
 Containers (one converge shared by every test): byom-pool-edge1/2 (debian-sid image),
 byom-pool-proxy (debian12 image) on the docker network byom-pool-net; the emulator on host port
@@ -37,6 +44,9 @@ EDGES = ('byom-pool-edge1', 'byom-pool-edge2')
 PROXY = 'byom-pool-proxy'
 VAPI_HOST_PORT = 5070
 VAPI_HOST_LOG = '/root/vapi-host.jsonl'
+REGISTRAR_PORT = 5064
+REGISTRAR_LOG = '/root/registrar.jsonl'
+REG_USER, REG_PASSWORD = 'byom-pool-reg', 'reg-only-password-not-secret'
 PORT = int(os.environ.get('BYOM_POOL_EMULATOR_PORT', '8140'))
 KEY = 'byom-pool-key'
 DID = '+15550100201'
@@ -90,12 +100,15 @@ def address(name):
     return run('docker', 'inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', name).stdout.strip()
 
 
-def inventory(path, ips, vapi_ip, carrier_ip, carrier2_ip):
+def inventory(path, ips, vapi_ip, carrier_ip, carrier2_ip, proxy_public_ip, reg_ip):
     inv = {'all': {
         'vars': {
             'ansible_connection': 'community.docker.docker',
+            # For the whole inventory, the proxy host included: site.yml keeps the proxy's own
+            # firewall open to Vapi and the carriers (it is in front, never behind a proxy).
+            'telephony_sip_proxy_addresses': ['%s/32' % ips[PROXY]],
             'telephony_vapi_sip_addresses': ['%s/32' % vapi_ip],
-            'telephony_carrier_sip_addresses': ['%s/32' % carrier_ip, '%s/32' % carrier2_ip],
+            'telephony_carrier_sip_addresses': ['%s/32' % carrier_ip, '%s/32' % carrier2_ip, '%s/32' % reg_ip],
             'vapi_api_url': 'http://127.0.0.1:%d' % PORT,
             'vapi_api_key': KEY,
             # /proc/sys is read-only in containers: write the sysctl file, apply at next boot.
@@ -120,11 +133,18 @@ def inventory(path, ips, vapi_ip, carrier_ip, carrier2_ip):
                     'asterisk_carrier_trunks': [{'name': 'carrier', 'host': '%s:5062' % carrier_ip,
                                                  'addresses': ['%s/32' % carrier_ip]},
                                                 {'name': 'carrierb', 'host': '%s:5062' % carrier2_ip,
-                                                 'addresses': ['%s/32' % carrier2_ip]}],
-                    'telephony_sip_proxy_addresses': ['%s/32' % ips[PROXY]],
+                                                 'addresses': ['%s/32' % carrier2_ip]},
+                                                # Registers (through the proxy, which adds its Path).
+                                                {'name': 'regcarrier', 'host': '%s:%d' % (reg_ip, REGISTRAR_PORT),
+                                                 'addresses': ['%s/32' % reg_ip], 'registration': True,
+                                                 'username': REG_USER, 'password': REG_PASSWORD}],
                 },
             }}},
-            'sip_proxy': {'hosts': {PROXY: {}}, 'vars': {'sip_proxy_pool_group': 'pool_a'}},
+            # 1:1 NAT as the inventory declares it: Vapi reaches the proxy by its public address, the
+            # nodes by the private one (telephony_sip_proxy_addresses); the vapi role derives the
+            # credential's gateway from this value.
+            'sip_proxy': {'hosts': {PROXY: {'telephony_public_ipv4': proxy_public_ip}},
+                          'vars': {'sip_proxy_pool_group': 'pool_a'}},
         },
     }}
     path.write_text(yaml.safe_dump(inv))
@@ -176,25 +196,33 @@ def pool(tmp_path_factory):
         ips = {name: address(name) for name in EDGES + (PROXY,)}
         subnet = ipaddress.ip_network(run('docker', 'network', 'inspect', NET, '-f',
                                           '{{range .IPAM.Config}}{{.Subnet}}{{end}}').stdout.strip())
-        # Addresses far above the ones docker hands out: "Vapi" and two carriers.
-        vapi_ip, carrier_ip, carrier2_ip = (str(subnet.network_address + n) for n in (250, 251, 252))
-        for extra in (vapi_ip, carrier_ip, carrier2_ip):
+        # Addresses far above the ones docker hands out: "Vapi", two carriers and the proxy's
+        # "public" address (on the box, so Kamailio advertises nothing else; only Vapi's gateway uses it).
+        vapi_ip, carrier_ip, carrier2_ip, proxy_public_ip, reg_ip = (str(subnet.network_address + n)
+                                                                     for n in (250, 251, 252, 249, 248))
+        for extra in (vapi_ip, carrier_ip, carrier2_ip, proxy_public_ip, reg_ip):
             run('docker', 'exec', PROXY, 'ip', 'addr', 'replace', '%s/%d' % (extra, subnet.prefixlen), 'dev', 'eth0')
         for helper in ('sip_uac.py', 'sip_peer.py'):
             run('docker', 'cp', str(ROOT / 'tests/integration' / helper), PROXY + ':/root/' + helper)
+        for name in EDGES:
+            run('docker', 'cp', str(ROOT / 'tests/integration/sip_uac.py'), name + ':/root/sip_uac.py')
         # "Vapi's SIP host" for the nodes' calls to Vapi, recording where each request came from.
         box(PROXY, 'rm', '-f', VAPI_HOST_LOG)
         run('docker', 'exec', '-d', PROXY, 'python3', '/root/sip_peer.py', 'uas', vapi_ip, str(VAPI_HOST_PORT),
             VAPI_HOST_LOG, '--lifetime', '2400')
+        # The registering carrier's registrar.
+        box(PROXY, 'rm', '-f', REGISTRAR_LOG)
+        run('docker', 'exec', '-d', PROXY, 'python3', '/root/sip_peer.py', 'uas', reg_ip, str(REGISTRAR_PORT),
+            REGISTRAR_LOG, '--lifetime', '2400')
         inv = tmp / 'hosts.yml'
-        inventory(inv, ips, vapi_ip, carrier_ip, carrier2_ip)
+        inventory(inv, ips, vapi_ip, carrier_ip, carrier2_ip, proxy_public_ip, reg_ip)
         first, first_s = site(inv)
         second, second_s = site(inv) if first.returncode == 0 else (None, 0)
         for label, proc in (('first', first), ('second', second)):
             (tmp / ('site-%s.log' % label)).write_text(proc.stdout if proc else '')
         print('pool+proxy site.yml: first run %.0f s, re-run %.0f s (logs in %s)' % (first_s, second_s, tmp))
         yield {'ips': ips, 'vapi_ip': vapi_ip, 'carrier_ip': carrier_ip, 'carrier2_ip': carrier2_ip,
-               'first': first, 'second': second}
+               'proxy_public_ip': proxy_public_ip, 'reg_ip': reg_ip, 'first': first, 'second': second}
     finally:
         emu.terminate()
         emu.wait(timeout=10)
@@ -226,9 +254,10 @@ def test_emulator_holds_one_credential_whose_gateway_is_the_proxy(pool):
     creds = [c for c in emulator_get('/credential') if c.get('provider') == 'byo-sip-trunk']
     assert len(creds) == 1, creds
     gateways = creds[0]['gateways']
-    # Proxy mode: Vapi reaches the pool only through the proxy, and the nodes are no gateway.
-    assert [g['ip'] for g in gateways] == [pool['ips'][PROXY]], gateways
-    assert not {g['ip'] for g in gateways} & {pool['ips'][n] for n in EDGES}, gateways
+    # Proxy mode: Vapi reaches the pool only through the proxy, and the nodes are no gateway. Under
+    # 1:1 NAT the gateway is the proxy host's telephony_public_ipv4, not the address the nodes use.
+    assert [g['ip'] for g in gateways] == [pool['proxy_public_ip']], gateways
+    assert not {g['ip'] for g in gateways} & {pool['ips'][n] for n in EDGES + (PROXY,)}, gateways
     gateway = gateways[0]
     assert gateway.get('port', 5060) == 5060 and gateway.get('outboundProtocol', 'udp') == 'udp', gateway
     assert gateway.get('inboundEnabled', True) and gateway.get('outboundEnabled', True), gateway
@@ -374,16 +403,106 @@ def test_forged_header_straight_to_a_node_reaches_no_dialplan(pool):
     node = pool['ips'][EDGES[0]]
     before = call_logs()
     acl_before = box(EDGES[0], 'grep', '-c', 'Not match Endpoint ACL', '/var/log/asterisk/messages').stdout.strip()
-    # Each peer claims to be the other one, bypassing the proxy: the header picks the endpoint,
-    # whose ACL admits only that peer and the proxy (Asterisk answers an ACL failure with 401).
-    forged = [(pool['vapi_ip'], DID, 'X-BYOM-Source: carrier-carrier', []),
-              (pool['carrier2_ip'], DID, 'X-BYOM-Source: carrier-carrier', []),
-              (pool['carrier_ip'], BLOCKED, 'X-BYOM-Source: vapi', ['--user', VAPI_USER, '--password', VAPI_PASSWORD])]
+    # Past the firewall (from the node's own loopback, which UFW admits), a source that is not the
+    # proxy claims each tag: the header picks the endpoint, whose ACL admits only the proxy
+    # (Asterisk answers an ACL failure with 401), even Vapi's endpoint with Vapi's digest.
+    forged = [('127.0.0.2', DID, 'X-BYOM-Source: carrier-regcarrier', []),
+              ('127.0.0.3', DID, 'X-BYOM-Source: carrier-carrierb', []),
+              ('127.0.0.4', BLOCKED, 'X-BYOM-Source: vapi', ['--user', VAPI_USER, '--password', VAPI_PASSWORD])]
     for source, number, header, extra in forged:
-        out = box(PROXY, 'python3', '/root/sip_uac.py', source, node, '5060', number, '--header', header,
+        out = box(EDGES[0], 'python3', '/root/sip_uac.py', source, node, '5060', number, '--header', header,
                   '--timeout', '8', *extra, timeout=40).stdout
         result = json.loads(out.strip().splitlines()[-1])
         assert result['final'] == 401, (source, header, result)
     assert new_lines(before, call_logs()) == []
     acl_after = box(EDGES[0], 'grep', '-c', 'Not match Endpoint ACL', '/var/log/asterisk/messages').stdout.strip()
     assert int(acl_after) >= int(acl_before or 0) + len(forged), (acl_before, acl_after)
+
+
+def ufw_sip_sources(name):
+    """{port/proto: {sources}} of the ALLOW rules UFW shows (IPv4)."""
+    out = box(name, 'ufw', 'status').stdout
+    assert 'Status: active' in out, out
+    rules = {}
+    for port, source in re.findall(r'^(\d+(?::\d+)?/\w+)\s+ALLOW(?: IN)?\s+(\S+)', out, re.M):
+        rules.setdefault(port, set()).add(re.sub(r'/32$', '', source))
+    return rules
+
+
+def test_a_node_admits_sip_from_the_proxy_only(pool):
+    proxy = pool['ips'][PROXY]
+    peers = {pool['vapi_ip'], pool['carrier_ip'], pool['carrier2_ip'], pool['reg_ip']}
+    for name in EDGES:
+        rules = ufw_sip_sources(name)
+        assert rules.get('5060/udp') == {proxy}, rules
+        # Media stays anchored on the node: RTP open to any.
+        assert rules.get('10000:20000/udp') == {'Anywhere'}, rules
+        # fail2ban's Asterisk jail ignores the same sources: the proxy, not Vapi or the carriers.
+        ignored = box(name, 'fail2ban-client', 'get', 'asterisk', 'ignoreip').stdout
+        assert proxy in ignored and not [p for p in peers if p in ignored], ignored
+        # No PJSIP identify matches Vapi's or a carrier's address: they are known by the proxy's tag only.
+        identifies = box(name, 'asterisk', '-rx', 'pjsip show identifies').stdout
+        assert 'byom-proxy' in identifies and not [p for p in peers if p in identifies], identifies
+        # Every identify match and ACL permit the node's PJSIP configuration holds: the proxy's.
+        written = box(name, 'grep', '-hE', '^(match|permit)=', '/etc/asterisk/pjsip.conf').stdout.split()
+        assert written and set(written) == {'match=%s/32' % proxy, 'permit=%s/32' % proxy}, written
+    # The proxy, in front of the pool, keeps admitting Vapi and the carriers (and only them).
+    assert ufw_sip_sources(PROXY).get('5060/udp') == peers
+
+
+@pytest.mark.parametrize('source', ['vapi_ip', 'carrier_ip'])
+def test_sip_straight_to_a_node_gets_no_answer_while_through_the_proxy_it_does(pool, source):
+    PROXY_IP[:] = [pool['ips'][PROXY]]
+    node = pool['ips'][EDGES[0]]
+    before = call_logs()
+    out = box(PROXY, 'python3', '/root/sip_uac.py', pool[source], node, '5060', DID, '--timeout', '5', timeout=40).stdout
+    direct = json.loads(out.strip().splitlines()[-1])
+    # Dropped by the node's firewall: not even a 100 Trying.
+    assert direct == {'codes': [], 'final': None}, direct
+    assert new_lines(before, call_logs()) == []
+    # The same INVITE from the same address through the proxy is answered: Vapi is challenged
+    # (digest), the carrier's call reaches the node, which dials Vapi ("Busy" back).
+    through = uac(pool[source], DID, '--cancel-after', '2')
+    assert through['codes'] and through['final'] == (401 if source == 'vapi_ip' else 486), through
+
+
+def registrar_requests():
+    out = box(PROXY, 'sh', '-c', 'cat %s 2>/dev/null || true' % REGISTRAR_LOG).stdout
+    return [json.loads(line) for line in out.splitlines() if line.startswith('{')]
+
+
+def test_a_registering_carrier_gets_each_nodes_register_from_the_proxy_with_its_path(pool):
+    proxy = pool['ips'][PROXY]
+    registers = []
+    # A node that started before the proxy retries its registration every 60 s (retry_interval).
+    for _attempt in range(90):
+        registers = [r for r in registrar_requests() if r['method'] == 'REGISTER']
+        contacts = {c for r in registers for c in r['contact']}
+        if all(any(pool['ips'][n] in c for c in contacts) for n in EDGES):
+            break
+        time.sleep(1)
+    assert registers, registrar_requests()
+    # Every REGISTER left through the proxy, never straight from a node, and carries the proxy's Path
+    # (RFC 3327), loose-routed, so the carrier's calls for the binding come back through the proxy.
+    assert {r['source'] for r in registers} == {'%s:5060' % proxy}, registers
+    for request in registers:
+        assert len(request['path']) == 1 and proxy in request['path'][0] and ';lr' in request['path'][0], request
+    contacts = {c for r in registers for c in r['contact']}
+    for name in EDGES:
+        assert any(pool['ips'][name] in c for c in contacts), (name, contacts)
+
+
+@pytest.mark.parametrize('node', EDGES)
+def test_a_call_to_a_nodes_registration_lands_on_that_node_through_the_proxy(pool, node):
+    PROXY_IP[:] = [pool['ips'][PROXY]]
+    before = call_logs()
+    # The carrier calls the registered address (the node's) through the proxy, following the Path.
+    result = uac(pool['reg_ip'], DID, '--ruri-host', '%s:5060' % pool['ips'][node],
+                 '--header', 'Route: <sip:%s:5060;lr>' % pool['ips'][PROXY], '--cancel-after', '2')
+    assert result['codes'] and result['final'] == 486, result
+    time.sleep(1)
+    after = call_logs()
+    lines = new_lines(before, after)
+    assert len(lines) == 1 and 'endpoint=regcarrier ' in lines[0], lines
+    # On the node it was addressed to, not where the dispatcher would have sent it.
+    assert len(after[node]) == len(before[node]) + 1, (node, lines)

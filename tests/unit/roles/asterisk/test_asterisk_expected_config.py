@@ -140,20 +140,32 @@ def section_options(conf, name, kind):
 @pytest.mark.parametrize('generic', ['', 'carrier2'], ids=['no generic carrier', 'generic carrier to carrier2'])
 def test_pjsip_objects_behind_the_proxy_are_what_verify_expects(proxy, generic, tmp_path):
     base = yaml.safe_load(open(CASES['asterisk_sid lab']))
+    # The role's default: Vapi's addresses (telephony_vapi_sip_addresses) admitted directly without a
+    # proxy, not at all behind one.
+    del base['asterisk_vapi_sip_addresses']
     trunks = [{'name': 'carrier1', 'host': '192.0.2.50', 'addresses': ['192.0.2.50/32']},
               {'name': 'carrier2', 'host': '192.0.2.60', 'addresses': ['192.0.2.60/32']}]
     out = render(dict(base, asterisk_carrier_trunks=trunks, asterisk_sip_proxy_addresses=proxy,
+                      telephony_vapi_sip_addresses=['198.51.100.16/28'],
                       asterisk_vapi_contact_uri='sip:198.51.100.7:5060', asterisk_sip_proxy_carrier_trunk=generic), tmp_path)
     conf = out['pjsip_conf']
     assert sections(conf, 'endpoint') == sorted(out['endpoints'])
     assert sections(conf, 'identify') == sorted(out['identifies'])
     headers = re.findall(r'(?m)^\[([^\]]+)\]\ntype=identify\nendpoint=(\S+)\nmatch_header=(.*)$', conf)
-    acl = {name: re.findall(r'(?m)^permit=(\S+)$', body) for name, body in
-           re.findall(r'(?ms)^\[([^\]]+)\]\ntype=endpoint\n(.*?)(?=^\[)', conf + '\n[')}
+    acl = pjsip_acls(conf)
+    matches = identify_matches(conf)
     if not proxy:
         assert 'endpoint_identifier_order=ip,username\n' in conf
         assert headers == [] and 'byom-proxy' not in conf and 'outbound_proxy' not in conf
+        assert acl['vapi'] == matches['vapi'] == ['198.51.100.16/28']
+        assert acl['carrier1'] == matches['carrier1'] == ['192.0.2.50/32']
+        assert acl['carrier2'] == matches['carrier2'] == ['192.0.2.60/32']
         return
+    # Proxy mode: Vapi and the carriers reach the node only through the proxy. No identify by their
+    # own addresses, and every ACL admits the proxy alone.
+    assert matches == {'byom-proxy': ['10.20.0.5/32']}
+    assert acl == {'vapi': ['10.20.0.5/32'], 'carrier1': ['10.20.0.5/32'], 'carrier2': ['10.20.0.5/32'],
+                   'byom-proxy': ['10.20.0.5/32']}
     assert 'endpoint_identifier_order=header,ip,username\n' in conf
     # Vapi and EACH carrier by its own tag from the proxy; the generic "carrier" tag only when asked.
     expected = [('carrier1-via-proxy', 'carrier1', 'X-BYOM-Source: carrier-carrier1'),
@@ -162,9 +174,6 @@ def test_pjsip_objects_behind_the_proxy_are_what_verify_expects(proxy, generic, 
     if generic:
         expected.insert(0, ('byom-carrier-via-proxy', 'carrier2', 'X-BYOM-Source: carrier'))
     assert sorted(headers) == expected
-    assert acl['carrier1'] == ['192.0.2.50/32', '10.20.0.5/32'] and acl['carrier2'] == ['192.0.2.60/32', '10.20.0.5/32']
-    assert '10.20.0.5/32' in acl['vapi']
-    assert acl['byom-proxy'] == ['10.20.0.5/32']
     # The proxy's own endpoint: no auth, a context without extensions.
     proxy_ep = re.search(r'(?ms)^\[byom-proxy\]\ntype=endpoint\n(.*?)^\[', conf).group(1)
     assert 'context=default\n' in proxy_ep and 'auth=' not in proxy_ep
@@ -175,6 +184,38 @@ def test_pjsip_objects_behind_the_proxy_are_what_verify_expects(proxy, generic, 
     assert 'outbound_proxy' not in section_options(conf, 'byom-proxy', 'endpoint')
 
 
+def pjsip_acls(conf):
+    """{endpoint: [permit=...]}"""
+    return {name: re.findall(r'(?m)^permit=(\S+)$', body) for name, body in
+            re.findall(r'(?ms)^\[([^\]]+)\]\ntype=endpoint\n(.*?)(?=^\[)', conf + '\n[')}
+
+
+def identify_matches(conf):
+    """{endpoint: [match=...]} of the identifies that match by source address."""
+    found = {}
+    for _name, kind, options in pjsip_sections(conf):
+        if kind == 'identify' and 'match' in options:
+            found.setdefault(options['endpoint'][0], []).extend(options['match'])
+    return found
+
+
+def test_direct_peers_behind_the_proxy_only_when_listed(tmp_path):
+    """Direct + proxy is opt-in: an explicit asterisk_vapi_sip_addresses, a trunk's direct_addresses."""
+    base = yaml.safe_load(open(CASES['asterisk_sid lab']))
+    trunks = [{'name': 'carrier1', 'host': '192.0.2.50', 'addresses': ['192.0.2.50/32'], 'direct_addresses': ['192.0.2.50/32']},
+              {'name': 'carrier2', 'host': '192.0.2.60', 'addresses': ['192.0.2.60/32']}]
+    out = render(dict(base, asterisk_carrier_trunks=trunks, asterisk_sip_proxy_addresses=['10.20.0.5/32'],
+                      asterisk_vapi_sip_addresses=['198.51.100.16/28'], asterisk_vapi_contact_uri='sip:198.51.100.7:5060'),
+                 tmp_path)
+    conf = out['pjsip_conf']
+    assert sections(conf, 'identify') == sorted(out['identifies'])
+    assert identify_matches(conf) == {'vapi': ['198.51.100.16/28'], 'carrier1': ['192.0.2.50/32'],
+                                      'byom-proxy': ['10.20.0.5/32']}
+    acl = pjsip_acls(conf)
+    assert acl['vapi'] == ['198.51.100.16/28', '10.20.0.5/32']
+    assert acl['carrier1'] == ['192.0.2.50/32', '10.20.0.5/32'] and acl['carrier2'] == ['10.20.0.5/32']
+
+
 @pytest.mark.parametrize('case, vapi, carrier', [
     ({'asterisk_sip_proxy_outbound': False}, None, None),
     # A lab's Vapi stand-in on the node's loopback: only that leg stays direct.
@@ -183,8 +224,10 @@ def test_pjsip_objects_behind_the_proxy_are_what_verify_expects(proxy, generic, 
 ], ids=['outbound off', 'loopback vapi contact', 'explicit outbound proxy'])
 def test_outbound_proxy_choices(case, vapi, carrier, tmp_path):
     base = yaml.safe_load(open(CASES['asterisk_sid lab']))
+    # carrier2 registers: its registration leaves through the proxy too (which adds its Path).
     trunks = [{'name': 'carrier1', 'host': '192.0.2.50', 'addresses': ['192.0.2.50/32']},
-              {'name': 'carrier2', 'host': '192.0.2.60', 'addresses': ['192.0.2.60/32']}]
+              {'name': 'carrier2', 'host': '192.0.2.60', 'addresses': ['192.0.2.60/32'], 'registration': True,
+               'username': 'reg-user', 'password': 'reg-password-0123'}]
     values = dict(base, asterisk_carrier_trunks=trunks, asterisk_sip_proxy_addresses=['10.20.0.0/30', '10.20.0.5'],
                   telephony_sip_udp_port=5062, asterisk_vapi_contact_uri='sip:198.51.100.7:5060')
     out = render(dict(values, **case), tmp_path)
@@ -193,3 +236,4 @@ def test_outbound_proxy_choices(case, vapi, carrier, tmp_path):
     assert section_options(conf, 'vapi', 'endpoint').get('outbound_proxy') == ([vapi] if vapi else None)
     assert section_options(conf, 'carrier1', 'aor').get('outbound_proxy') == ([carrier] if carrier else None)
     assert section_options(conf, 'carrier1', 'endpoint').get('outbound_proxy') == ([carrier] if carrier else None)
+    assert section_options(conf, 'carrier2-reg', 'registration').get('outbound_proxy') == ([carrier] if carrier else None)
