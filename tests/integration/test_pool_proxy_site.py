@@ -446,8 +446,9 @@ def test_a_node_admits_sip_from_the_proxy_only(pool):
         # Every identify match and ACL permit the node's PJSIP configuration holds: the proxy's.
         written = box(name, 'grep', '-hE', '^(match|permit)=', '/etc/asterisk/pjsip.conf').stdout.split()
         assert written and set(written) == {'match=%s/32' % proxy, 'permit=%s/32' % proxy}, written
-    # The proxy, in front of the pool, keeps admitting Vapi and the carriers (and only them).
-    assert ufw_sip_sources(PROXY).get('5060/udp') == peers
+    # The proxy, in front of the pool, keeps admitting Vapi and the carriers, and admits its own
+    # nodes (their calls to Vapi and their registrations start at them), and nothing else.
+    assert ufw_sip_sources(PROXY).get('5060/udp') == peers | {pool['ips'][name] for name in EDGES}
 
 
 @pytest.mark.parametrize('source', ['vapi_ip', 'carrier_ip'])
