@@ -24,7 +24,7 @@ from ansible_collections.byom.telephony.plugins.filter.config_problems import co
 
 # The check kinds a check (or an item check) may declare, besides field/value/key/hint.
 KINDS = ('int', 'match', 'choices', 'subset', 'keys', 'networks', 'unique', 'requires', 'items', 'ok')
-OPTIONS = ('field', 'value', 'key', 'default', 'hint', 'each', 'nonempty', 'label', 'msg')
+OPTIONS = ('field', 'value', 'key', 'default', 'hint', 'each', 'nonempty', 'label', 'msg', 'when')
 _INTEGER = re.compile(r'^[+-]?[0-9]+\Z')
 
 
@@ -180,6 +180,18 @@ class Checker(object):
             msg = to_text(check.get('msg') or u'is invalid')
             self._add(msg if field in msg else u'%s: %s' % (field, msg))
 
+    def _applies(self, check, item, public):
+        """A check's when: a boolean, or a conditional like ok's (an error applies the check)."""
+        when = check['when']
+        if isinstance(when, string_types):
+            if self.evaluate is None:
+                raise CheckError('%s: when is a string but no evaluator is set' % (check.get('field') or check.get('key')))
+            try:
+                return bool(self.evaluate(when, public if item is not None else None))
+            except Exception:  # pylint: disable=broad-except
+                return True
+        return bool(when)
+
     def _requires(self, field, item, check):
         """A set key needs other keys set (registration needs username and password)."""
         needed = check['requires']
@@ -214,6 +226,8 @@ class Checker(object):
         kinds = [k for k in KINDS if k in check]
         if not kinds:
             raise CheckError('%s: declares no check (one of %s)' % (check.get('field') or check.get('key'), ', '.join(KINDS)))
+        if 'when' in check and not self._applies(check, item, public):
+            return
         if item is None:
             if not check.get('field'):
                 raise CheckError('every check needs a field (the name its messages show): %r' % sorted(check))

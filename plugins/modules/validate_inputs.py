@@ -62,6 +62,11 @@ options:
       value:
         description: The value checked.
         type: raw
+      when:
+        description:
+          - Run this check only when true (a boolean templated by the task, or a conditional expression
+            like O(checks[].ok)), for inputs of a feature that is switched off.
+        type: raw
       int:
         description: An integer (or a string of digits) from the first to the second bound; V(null) leaves a side open.
         type: list
