@@ -296,6 +296,15 @@ class ActionModule(ActionBase):
             return templar.evaluate_conditional(conditional=expression)
         return evaluate
 
+    def _warns(self, when, task_vars):
+        if not isinstance(when, string_types):
+            return bool(when)
+        try:
+            return bool(self._evaluator(task_vars)(when, None))
+        except Exception:  # pylint: disable=broad-except
+            # A value too malformed to evaluate the hint on is reported by the checks.
+            return False
+
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
         result = super(ActionModule, self).run(tmp, task_vars)
@@ -309,7 +318,7 @@ class ActionModule(ActionBase):
                                       evaluate=self._evaluator(task_vars))
         except CheckError as exc:
             raise AnsibleActionFail('validate_inputs is declared wrongly: %s' % to_text(exc))
-        warnings = [to_text(w.get('msg')) for w in warn if isinstance(w, dict) and w.get('when')]
+        warnings = [to_text(w.get('msg')) for w in warn if isinstance(w, dict) and self._warns(w.get('when'), task_vars)]
         if warnings:
             result['warnings'] = warnings
         result['changed'] = False

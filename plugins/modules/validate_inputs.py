@@ -129,7 +129,9 @@ options:
         type: str
         default: name
   warn:
-    description: Warnings shown when their C(when) is true (C({when, msg}) pairs); they never fail the task.
+    description:
+      - Warnings shown when their C(when) is true (C({when, msg}) pairs; C(when) a boolean or a
+        conditional expression, false when it cannot be evaluated); they never fail the task.
     type: list
     elements: dict
 notes:

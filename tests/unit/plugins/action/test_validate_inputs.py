@@ -191,7 +191,9 @@ def trunk_args(trunks):
             ]},
             {'field': 'demo_mode', 'ok': trust_as_template("demo_tcp_enabled is false"), 'msg': 'unreachable'},
         ],
-        'warn': [{'when': True, 'msg': 'shown'}, {'when': False, 'msg': 'not shown'}],
+        'warn': [{'when': True, 'msg': 'shown'}, {'when': False, 'msg': 'not shown'},
+                 {'when': trust_as_template('demo_tcp_enabled is false'), 'msg': 'evaluated'},
+                 {'when': trust_as_template('demo_names.nope.deeper'), 'msg': 'an error is no warning'}],
     }
 
 
@@ -199,7 +201,7 @@ def trunk_args(trunks):
 def test_action_passes_valid_input(check_mode):
     result = action(trunk_args([{'name': 'acme', 'password': SECRET}]), VARIABLES, check_mode=check_mode)
     assert not result.get('failed') and result['changed'] is False, result
-    assert result['warnings'] == ['shown']
+    assert result['warnings'] == ['shown', 'evaluated']
 
 
 def test_action_fails_with_every_problem_and_no_secret():
