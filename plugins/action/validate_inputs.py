@@ -69,6 +69,25 @@ class Checker(object):
         self.secrets = set(secrets if secrets is not None else ['password', 'secret'])
         self.evaluate = evaluate
         self.problems = []
+        # Strings the config rule has already refused (a newline, ';'): one message per condition,
+        # so a shape check does not report them a second time.
+        self.reported = set()
+
+    def config(self, fields, semicolon):
+        self.problems.extend(config_problems(fields, secrets=list(self.secrets), semicolon=semicolon))
+        stack = list(fields.values())
+        while stack:
+            value = stack.pop()
+            if isinstance(value, dict):
+                stack.extend(value.values())
+                stack.extend(k for k in value if isinstance(k, string_types))
+            elif is_sequence(value):
+                stack.extend(value)
+            elif isinstance(value, string_types) and value_problem(value, semicolon=semicolon) is not None:
+                self.reported.add(value)
+
+    def _seen(self, value):
+        return isinstance(value, string_types) and value in self.reported
 
     # ------------------------------------------------------------------ helpers
     def _add(self, text):
@@ -88,6 +107,8 @@ class Checker(object):
             raise CheckError('%s: int needs [min, max]' % field)
         low, high = as_int(bounds[0]), as_int(bounds[1])
         number = as_int(value)
+        if self._seen(value):
+            return
         if number is None or (low is not None and number < low) or (high is not None and number > high):
             span = (u'from %s to %s' % (low, high) if low is not None and high is not None
                     else u'of at least %s' % low if low is not None else u'of at most %s' % high)
@@ -97,12 +118,14 @@ class Checker(object):
         # A number is checked by its text (a port 5060 as well as "5060"), never a boolean or a list.
         if isinstance(value, int) and not isinstance(value, bool):
             value = to_text(value)
+        if self._seen(value):
+            return
         if not isinstance(value, string_types) or not re.match(check['match'], value):
             self._add(u'%s=%s is invalid%s' % (field, self._shown(secret_name, value), self._hint(check, u': ')))
 
     def _choices(self, field, secret_name, value, check):
         allowed = list(check['choices'] or [])
-        if value not in allowed:
+        if value not in allowed and not self._seen(value):
             self._add(u'%s=%s must be one of %s%s' % (field, self._shown(secret_name, value),
                                                       u', '.join(to_text(a) for a in allowed), self._hint(check)))
 
@@ -121,7 +144,7 @@ class Checker(object):
         if not isinstance(value, dict):
             self._add(u'%s must be a mapping of options (got %s)' % (field, self._shown(secret_name, value)))
             return
-        refused = [to_text(k) for k in value if k not in allowed]
+        refused = [to_text(k) for k in value if k not in allowed and not self._seen(k)]
         if refused:
             self._add(u'%s may only set %s; refused: %s%s' % (field, u', '.join(map(to_text, allowed)),
                                                               u', '.join(show(k) for k in refused), self._hint(check)))
@@ -137,6 +160,8 @@ class Checker(object):
             return
         kind = u'IPv%d' % version if version else u'IPv4/IPv6'
         for entry in value:
+            if self._seen(entry):
+                continue
             shown = self._shown(secret_name, entry)
             try:
                 if not isinstance(entry, string_types) or not re.match(r'^[0-9A-Fa-f.:]+(/[0-9]{1,3})?\Z', entry):
@@ -275,7 +300,7 @@ def input_problems(checks=None, config=None, secrets=None, semicolon=True, evalu
     """Every problem of the declared checks, config values first; [] when all pass."""
     checker = Checker(secrets=secrets, evaluate=evaluate)
     if config:
-        checker.problems.extend(config_problems(config, secrets=list(checker.secrets), semicolon=semicolon))
+        checker.config(config, semicolon)
     for check in checks or []:
         checker.run_check(check)
     return checker.problems
