@@ -314,10 +314,16 @@ class ActionModule(ActionBase):
     _VALID_ARGS = frozenset(('checks', 'config', 'secrets', 'semicolon', 'warn'))
 
     def _evaluator(self, task_vars):
+        # One templar per list entry, shared by that entry's rules (copying the variables per rule
+        # is what would cost).
+        cache = {}
+
         def evaluate(expression, item):
             templar = self._templar
             if item is not None:
-                templar = self._templar.copy_with_new_env(available_variables=dict(task_vars, item=item))
+                if cache.get('item') is not item:
+                    cache.update(item=item, templar=self._templar.copy_with_new_env(available_variables=dict(task_vars, item=item)))
+                templar = cache['templar']
             return templar.evaluate_conditional(conditional=expression)
         return evaluate
 
