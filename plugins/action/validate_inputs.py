@@ -172,8 +172,8 @@ class Checker(object):
                 continue
             if version and network.version != version:
                 why = rule.get('version_hint')
-                self._add(u'%s: %s is IPv%d, not %s%s' % (field, shown, network.version, kind,
-                                                       (u' (%s)' % to_text(why)) if why else self._hint(check)))
+                why = (u' (%s)' % to_text(why)) if why else self._hint(check)
+                self._add(u'%s: %s is IPv%d, not %s%s' % (field, shown, network.version, kind, why))
             elif prefix[network.version] is not None and network.prefixlen < prefix[network.version]:
                 self._add(u'%s: %s is wider than /%d%s' % (field, shown, prefix[network.version], self._hint(check)))
 
@@ -223,8 +223,8 @@ class Checker(object):
         needed = [needed] if isinstance(needed, string_types) else list(needed)
         missing = [n for n in needed if item.get(n) in (None, '', [], {})]
         if missing:
-            self._add(u'%s needs %s%s' % (field, u' and '.join(missing),
-                                           u' (value not shown)' if any(n in self.secrets for n in missing) else u''))
+            hidden = u' (value not shown)' if any(n in self.secrets for n in missing) else u''
+            self._add(u'%s needs %s%s' % (field, u' and '.join(missing), hidden))
 
     def _items(self, field, value, check):
         if not is_sequence(value):

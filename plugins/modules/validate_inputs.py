@@ -9,7 +9,8 @@ __metaclass__ = type
 
 DOCUMENTATION = r'''
 module: validate_inputs
-author: byom.telephony contributors
+author:
+  - byom.telephony maintainers (@byom-telephony)
 short_description: Check a role's inputs in one pass on the controller, reporting every problem at once
 version_added: 1.0.0
 description:
@@ -28,6 +29,7 @@ attributes:
     support: none
     description: Nothing is changed.
   platform:
+    support: full
     platforms: all
     description: Runs on the controller only.
 options:
@@ -44,7 +46,7 @@ options:
   secrets:
     description:
       - Field and key names whose values are secrets - never shown in a message, removed from the
-        C(item) that O(checks[].items[].ok) expressions see, blanks at either end refused in O(config).
+        C(item) that the O(checks[].ok) expressions of O(checks[].items) see, blanks at either end refused in O(config).
     type: list
     elements: str
     default: [password, secret]
