@@ -77,3 +77,33 @@ def test_one_message_per_rule(role):
             assert not about or any(n in msg for n in about) or 'asterisk_carrier_trunks' in str(args.get('fail_msg')) \
                 or re.search(r'entry|on \{\{ inventory_hostname', str(args.get('fail_msg'))), \
                 '%s: %r: the message %r names none of %s' % (path.name, task['name'], msg, about)
+
+
+def _input_checks(role):
+    """Every check of the role's byom.telephony.validate_inputs tasks, item checks with their list's field."""
+    for path in sorted((role / 'tasks').glob('validate*.yml')):
+        for task in yaml.safe_load(path.read_text()) or []:
+            args = task.get('byom.telephony.validate_inputs')
+            for check in (args or {}).get('checks') or []:
+                yield path, task, check['field'], check
+                for sub in check.get('items') or []:
+                    yield path, task, check['field'], sub
+
+
+@pytest.mark.parametrize('role', ROLES, ids=lambda r: r.name)
+def test_input_checks_name_declared_variables_and_leave_types_to_the_spec(role):
+    spec = _spec(role)
+    for path, task, field, check in _input_checks(role):
+        # A message names its field: it must be a variable the role declares.
+        variable = re.split(r'[\s\[.]', field)[0]
+        assert variable in spec, '%s: %r checks %r, which the argument spec does not declare' % (path.name, task['name'], field)
+        option = spec[variable] if 'key' not in check else {}
+        assert not (option.get('choices') and 'choices' in check), \
+            '%s: %r re-checks the choices of %s' % (path.name, task['name'], variable)
+        rule = str(check.get('ok', ''))
+        for name, declared in spec.items():
+            if declared.get('choices') and re.search(r'\b%s\s+in\s+\[' % re.escape(name), rule):
+                pytest.fail('%s: %r re-asserts the choices of %s' % (path.name, task['name'], name))
+            test = TYPE_TESTS.get(declared.get('type', 'str'))
+            if test and re.search(r'\b%s\s+is\s+%s\b' % (re.escape(name), test), rule):
+                pytest.fail('%s: %r re-asserts the type of %s' % (path.name, task['name'], name))
