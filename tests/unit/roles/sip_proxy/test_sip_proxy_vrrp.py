@@ -45,7 +45,7 @@ def render(tmp_path, member='proxy1', case=None):
     env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK='json', ANSIBLE_LOAD_CALLBACK_PLUGINS='1',
                ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, '.collections'), ANSIBLE_LOCALHOST_WARNING='0')
     proc = subprocess.run(['ansible-playbook', '-i', str(path), PLAYBOOK, '-e', 'byom_case_vars=%s' % case_file,
-                           '-e', 'byom_member=%s' % member], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           '--limit', member], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           universal_newlines=True, env=env, timeout=120, check=False)
     tasks = json.loads(proc.stdout)['plays'][0]['tasks']
     printed = tasks[0]['hosts'][member].get('msg')
