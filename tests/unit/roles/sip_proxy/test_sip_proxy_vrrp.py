@@ -74,6 +74,7 @@ def test_members_advertise_unicast_to_each_other_with_priorities_from_the_group_
         assert block(conf, 'unicast_peer') == printed['peers']
         assert block(conf, 'virtual_ipaddress') == ['10.0.0.100/24', 'dev', 'eth0']
         assert block(conf, 'track_script') == ['byom_kamailio_alive']
+        assert '    script "/usr/bin/python3 /etc/keepalived/byom-kamailio-alive"\n' in conf
         assert re.search(r'(?m)^\s+state BACKUP$', conf) and re.search(r'(?m)^\s+nopreempt$', conf)
         assert re.search(r'(?m)^\s+auth_pass %s$' % re.escape(PASS), conf)
         assert 'keepalived' in printed['packages']
