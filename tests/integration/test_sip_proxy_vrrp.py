@@ -5,7 +5,8 @@
 (Debian 12's kamailio and keepalived) with sip_proxy_vrrp_enabled, hardened (UFW admits VRRP
 from the peer only); the shared address is on exactly one proxy and answers SIP (OPTIONS from
 the proxy itself, an INVITE relayed to the pool's node with the shared address in
-Record-Route); a re-run and a check-mode run report changed=0. A restart of the master's
+Record-Route); check mode on the fresh pair finishes, a re-run and a check-mode run on the
+converged pair report changed=0. A restart of the master's
 Kamailio (a kamailio.cfg change) leaves the address where it is. Then the failovers: the master's
 Kamailio stops (the track script puts it in FAULT) and the address moves and answers again; the
 old master recovers and, nopreempt, stays backup; the new master's box is killed and the address
@@ -181,6 +182,14 @@ def pair(tmp_path_factory):
             }},
         }}))
         runs = {}
+        # Check mode on the fresh pair first (it needs python3-apt to see packages, as site.yml says):
+        # keepalived and Kamailio are not installed yet, so nothing past the install can be simulated.
+        for name in PROXIES:
+            box(name, 'sh', '-c', 'apt-get update -qq && apt-get install -y -qq --no-install-recommends python3-apt '
+                '>/dev/null', timeout=600)
+        runs['fresh-check'] = site(inv, '--check', '--diff')
+        untouched = {name: box(name, 'sh', '-c', 'dpkg -s keepalived || dpkg -s kamailio || dpkg -s ufw || ls /etc/keepalived').returncode != 0
+                     for name in PROXIES}
         runs['first'] = site(inv)
         if runs['first'][0].returncode == 0:
             runs['second'] = site(inv)
@@ -189,10 +198,20 @@ def pair(tmp_path_factory):
             (tmp / ('site-%s.log' % label)).write_text(proc.stdout)
         print('VRRP pair site.yml: %s (logs in %s)'
               % (', '.join('%s %.0f s' % (label, s) for label, (_p, s) in runs.items()), tmp))
-        yield {'ips': ips, 'vip': vip, 'vapi_ip': vapi_ip, 'runs': runs}
+        yield {'ips': ips, 'vip': vip, 'vapi_ip': vapi_ip, 'runs': runs, 'untouched': untouched}
     finally:
         if os.environ.get('BYOM_M15A_KEEP') != '1':
             cleanup()
+
+
+def test_check_mode_on_the_fresh_pair_reports_changes_and_installs_nothing(pair):
+    proc = pair['runs']['fresh-check'][0]
+    assert proc.returncode == 0, failures(proc.stdout)
+    counts = recap(proc.stdout)
+    assert all(counts[name]['changed'] > 0 for name in PROXIES), proc.stdout[-3000:]
+    assert AUTH_PASS not in proc.stdout
+    # Neither keepalived, Kamailio nor ufw installed, no /etc/keepalived written.
+    assert pair['untouched'] == {name: True for name in PROXIES}
 
 
 def test_converges_then_reruns_and_check_mode_change_nothing(pair):
