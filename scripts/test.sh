@@ -46,7 +46,7 @@ stage_unit() { pytest -q -p no:cacheprovider tests/unit && scripts/vapi-urllib3-
 # run one after another) runs beside the rest. test_lab_webhooks.py has its own lab container
 # and emulator port (8093) and was the rest lane's third-slowest set-up.
 integration_lanes=(
-  "tests/integration/test_pool_proxy_site.py"
+  "tests/integration/test_pool_proxy_site.py tests/integration/test_sip_proxy_vrrp.py"
   "tests/integration/test_site_monitoring.py"
   "tests/integration/test_lab_webhooks.py"
 )

@@ -22,6 +22,11 @@ ACTIONS = ('allow', 'deny', 'reject', 'limit')
 POLICIES = ('allow', 'deny', 'reject')
 DIRECTIONS = ('incoming', 'outgoing', 'routed')
 LOG_LEVELS = ('on', 'off', 'low', 'medium', 'high', 'full')
+# IP protocols without ports that ufw (0.36, util.supported_protocols) takes after `proto`, e.g.
+# vrrp (112) for a keepalived pair; igmp and ipv6 exist in its IPv4 tables only.
+PORTLESS_PROTOCOLS = ('ah', 'esp', 'gre', 'igmp', 'ipv6', 'vrrp')
+PROTOCOLS = ('any', 'tcp', 'udp') + PORTLESS_PROTOCOLS
+_IPV4_ONLY_PROTOCOLS = ('igmp', 'ipv6')
 _ANY = ('any', '0.0.0.0/0', '::/0', '')
 # /etc/default/ufw spells policies the iptables way.
 _POLICY_WORDS = {'ACCEPT': 'allow', 'DROP': 'deny', 'REJECT': 'reject'}
@@ -68,6 +73,8 @@ def normalise_port(value, field='port'):
 def family(rule):
     """'v4', 'v6' or 'both' (a rule from and to 'any' lives in both of ufw's tables)."""
     addrs = [a for a in (rule['from'], rule['to']) if a != 'any']
+    if rule.get('proto') in _IPV4_ONLY_PROTOCOLS:
+        return 'v4'
     if not addrs:
         return 'both'
     return 'v6' if ':' in addrs[0] else 'v4'
@@ -83,8 +90,8 @@ def make_rule(action='allow', direction='in', proto='any', port='any', src='any'
     if direction not in ('in', 'out'):
         raise UfwError('%s.direction: %r is not in or out' % (field, direction))
     proto = str(proto or 'any')
-    if proto not in ('any', 'tcp', 'udp'):
-        raise UfwError('%s.proto: %r is not tcp, udp or any' % (field, proto))
+    if proto not in PROTOCOLS:
+        raise UfwError('%s.proto: %r is not one of %s' % (field, proto, ', '.join(PROTOCOLS)))
     rule = {
         'rule': action, 'direction': direction, 'proto': proto,
         'port': normalise_port(port, field + '.port'),
@@ -95,6 +102,10 @@ def make_rule(action='allow', direction='in', proto='any', port='any', src='any'
     }
     if rule['proto'] == 'any' and ',' in rule['port'] + rule['from_port']:
         raise UfwError('%s: a port list needs proto tcp or udp (ufw refuses it otherwise)' % field)
+    if rule['proto'] in PORTLESS_PROTOCOLS and (rule['port'], rule['from_port']) != ('any', 'any'):
+        raise UfwError('%s: proto %s has no ports (port and from_port must be any)' % (field, rule['proto']))
+    if rule['proto'] in _IPV4_ONLY_PROTOCOLS and ':' in rule['from'] + rule['to']:
+        raise UfwError('%s: proto %s exists for IPv4 only' % (field, rule['proto']))
     if 'any' not in (rule['from'], rule['to']) and (':' in rule['from']) != (':' in rule['to']):
         raise UfwError('%s: from %s and to %s mix IPv4 and IPv6' % (field, rule['from'], rule['to']))
     return rule

@@ -55,9 +55,11 @@ options:
         choices: [in, out]
         default: in
       proto:
-        description: Protocol.
+        description:
+          - Protocol. V(ah), V(esp), V(gre), V(igmp), V(ipv6) and V(vrrp) (IP protocol 112, a keepalived
+            pair's adverts) have no ports; V(igmp) and V(ipv6) exist for IPv4 only.
         type: str
-        choices: [tcp, udp, any]
+        choices: [any, tcp, udp, ah, esp, gre, igmp, ipv6, vrrp]
         default: any
       port:
         description: Destination port, range C(N:M) or list C(N,M) (lists need a protocol); C(any) for all.
@@ -212,7 +214,7 @@ def main():
     rule_spec = dict(
         rule=dict(type='str', choices=list(ufw_utils.ACTIONS), default='allow'),
         direction=dict(type='str', choices=['in', 'out'], default='in'),
-        proto=dict(type='str', choices=['tcp', 'udp', 'any'], default='any'),
+        proto=dict(type='str', choices=list(ufw_utils.PROTOCOLS), default='any'),
         port=dict(type='str', default='any'),
         to=dict(type='str', default='any'),
         from_port=dict(type='str', default='any'),

@@ -112,6 +112,10 @@ def test_ports_normalise(given, canonical):
     (dict(proto='icmp'), 'rules[3].proto'),
     (dict(port='80,443'), 'port list needs proto'),
     (dict(src='2001:db8::1', dst='192.0.2.1'), 'mix IPv4 and IPv6'),
+    (dict(proto='vrrp', port='5060'), 'proto vrrp has no ports'),
+    (dict(proto='gre', from_port='1'), 'proto gre has no ports'),
+    (dict(proto='igmp', src='2001:db8::1'), 'proto igmp exists for IPv4 only'),
+    (dict(proto='sctp'), 'rules[3].proto'),
 ])
 def test_bad_declared_rules_name_the_field(kwargs, message):
     with pytest.raises(u.UfwError, match=message.replace('[', r'\[').replace(']', r'\]')):
@@ -202,3 +206,39 @@ def test_diff_text_lists_rules_and_settings():
     assert "route allow in on eth0 out on eth1 to 10.0.0.0/8 port 53 proto udp" in text
     assert text.endswith('# default incoming: deny\n# default outgoing: allow\n# default routed: deny\n'
                          '# logging: low\n# status: active\n')
+
+
+# ufw 0.36.2 (Debian 12) lists a portless-protocol rule in its full form, "to any" left out
+# because "from" is there (ufw/parser.py get_command); a keepalived pair's VRRP rule reads back
+# as the rule declared, so it is neither re-added nor reported as unmanaged.
+VRRP_SHOW_ADDED = """Added user rules (see 'ufw status' for running firewall):
+ufw allow 22/tcp comment 'byom-managed'
+ufw allow from 172.18.0.3 proto vrrp comment 'byom-managed'
+ufw allow from 10.9.0.0/24 to 10.9.0.10 proto esp
+"""
+
+
+def test_portless_protocol_rules_read_back_as_declared():
+    current = u.parse_show_added(VRRP_SHOW_ADDED)
+    assert [u.rule_key(r) for r in current] == [
+        ('allow', 'in', 'tcp', '22', 'any', 'any', 'any'),
+        ('allow', 'in', 'vrrp', 'any', '172.18.0.3', 'any', 'any'),
+        ('allow', 'in', 'esp', 'any', '10.9.0.0/24', '10.9.0.10', 'any'),
+    ]
+    desired = [u.make_rule(proto='tcp', port=22, comment=MANAGED),
+               u.make_rule(proto='vrrp', src='172.18.0.3/32', comment=MANAGED)]
+    todo = u.plan(current, desired, ACTIVE, True, True, POLICIES, 'low', MANAGED, False)
+    assert todo['add'] == [] and todo['delete'] == []
+    assert [u.rule_key(r) for r in todo['unmanaged']] == [('allow', 'in', 'esp', 'any', '10.9.0.0/24', '10.9.0.10', 'any')]
+
+
+def test_a_vrrp_rule_is_added_in_the_spelling_ufw_takes_and_a_departed_peer_deleted():
+    current = u.parse_show_added(VRRP_SHOW_ADDED)
+    desired = [u.make_rule(proto='tcp', port=22, comment=MANAGED),
+               u.make_rule(proto='vrrp', src='172.18.0.4', comment=MANAGED)]
+    todo = u.plan(current, desired, ACTIVE, True, True, POLICIES, 'low', MANAGED, False)
+    assert todo['commands'] == [
+        ['allow', 'proto', 'vrrp', 'from', '172.18.0.4', 'to', 'any', 'comment', MANAGED],
+        ['delete', 'allow', 'from', '172.18.0.3', 'proto', 'vrrp'],
+    ]
+    assert u.family(desired[1]) == 'v4' and u.family(u.make_rule(proto='igmp')) == 'v4'

@@ -118,3 +118,22 @@ def test_check_mode_without_ufw_reports_the_whole_set(run, box):
     assert len(result['added']) == 5 and result['commands'][-1] == 'ufw --force enable'
     box_result = run(dict(SETTINGS, rules=RULES))
     assert box_result['failed'] and 'ufw is not installed' in box_result['msg']
+
+
+def test_vrrp_from_the_pair_peers_is_added_once_then_read_back_unchanged(run, box):
+    vrrp = [{'proto': 'vrrp', 'from': ['172.18.0.3', '172.18.0.4/32']}]
+    first = run(dict(SETTINGS, rules=RULES + vrrp))
+    assert first['changed'] is True
+    assert box.calls[2:] == [['allow', 'proto', 'vrrp', 'from', ip, 'to', 'any', 'comment', 'byom-managed']
+                             for ip in ('172.18.0.3', '172.18.0.4')]
+    # What ufw 0.36.2 lists for them (parser.get_command): the second run writes nothing.
+    box.show_added += ''.join("ufw allow from %s proto vrrp comment 'byom-managed'\n" % ip for ip in ('172.18.0.3', '172.18.0.4'))
+    del box.calls[:]
+    again = run(dict(SETTINGS, rules=RULES + vrrp))
+    assert again['changed'] is False and box.calls == list(READS)
+
+
+def test_a_port_on_vrrp_fails_before_anything_is_read(run, box):
+    result = run(dict(SETTINGS, rules=RULES + [{'proto': 'vrrp', 'port': '112'}]))
+    assert result['failed'] and 'rules[5]: proto vrrp has no ports' in result['msg']
+    assert box.calls == []
