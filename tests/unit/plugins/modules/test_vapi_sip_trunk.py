@@ -323,10 +323,11 @@ def test_renamed_in_the_dashboard_is_adopted_by_gateway_ip(api, run_module, sent
     assert any('already owns gateway 203.0.113.10' in w for w in result['warnings'])
 
 
-def test_renamed_with_a_pinned_id_is_renamed_back(api, run_module, sent):
+@pytest.mark.parametrize('pin', ['id', 'known_id'])
+def test_renamed_with_a_pinned_or_known_id_is_renamed_back(api, run_module, sent, pin):
     api.add(responses.GET, API + '/credential/' + TRUNK_ID, json=dict(copy.deepcopy(EXISTING), name='other'))
     api.add(responses.PATCH, API + '/credential/' + TRUNK_ID, json=EXISTING)
-    result = run_module(vapi_sip_trunk.main, dict(ARGS, id=TRUNK_ID))
+    result = run_module(vapi_sip_trunk.main, dict(ARGS, **{pin: TRUNK_ID}))
     assert sent(api, 'PATCH')[0][2] == {'name': 'edge'}
     assert any('renamed back' in w for w in result['warnings'])
 
@@ -358,10 +359,3 @@ def test_known_id_that_was_deleted_falls_back_to_the_name(api, run_module, sent)
     result = run_module(vapi_sip_trunk.main, dict(ARGS, known_id=TRUNK_ID))
     assert result['changed'] is True and [c[0] for c in sent(api)] == ['GET', 'GET', 'POST']
 
-
-def test_known_id_renamed_is_renamed_back(api, run_module, sent):
-    api.add(responses.GET, API + '/credential/' + TRUNK_ID, json=dict(copy.deepcopy(EXISTING), name='other'))
-    api.add(responses.PATCH, API + '/credential/' + TRUNK_ID, json=EXISTING)
-    result = run_module(vapi_sip_trunk.main, dict(ARGS, known_id=TRUNK_ID))
-    assert sent(api, 'PATCH')[0][2] == {'name': 'edge'}
-    assert any('renamed back' in w for w in result['warnings'])
