@@ -51,6 +51,12 @@ import time
 import yaml
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
+# The docker, emulator and ansible helpers the integration tests use (tests/byom_testlib).
+if os.path.join(ROOT, 'tests') not in sys.path:
+    sys.path.insert(0, os.path.join(ROOT, 'tests'))
+from byom_testlib.containers import address, remove, run, start_systemd, wait_systemd  # noqa: E402 pylint: disable=wrong-import-position
+from byom_testlib.emulator import Emulator  # noqa: E402 pylint: disable=wrong-import-position
+from byom_testlib.playbooks import ansible_env  # noqa: E402 pylint: disable=wrong-import-position
 NET = 'byom-bench-proxy-net'
 NODES = ('byom-bench-proxy-node1', 'byom-bench-proxy-node2')
 # The single node of earlier versions of this bench: removed too if a run left it behind.
@@ -61,14 +67,6 @@ DID = '+15550100301'
 # Controller-side SIPp ports: a step or probe, the held calls, the failover probe.
 SIPP_PORT, HELD_PORT, PROBE_PORT = 5098, 5097, 5096
 UAS_STAT = '/var/tmp/byom-vapi-uas.csv'
-
-
-def run(*cmd, timeout=600, check=True, env=None):
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
-                          timeout=timeout, check=False, env=env)
-    if check and proc.returncode != 0:
-        raise RuntimeError('%s failed: %s' % (' '.join(cmd), proc.stdout[-3000:]))
-    return proc
 
 
 def log(msg):
@@ -228,37 +226,7 @@ def pct(values, p):
 # ---------------------------------------------------------------- the lab
 
 def cleanup():
-    for name in NODES + (OLD_NODE, PROXY):
-        run('docker', 'rm', '-f', '-v', name, check=False)
-    run('docker', 'network', 'rm', NET, check=False)
-
-
-def start(name, image, cgroup_v2):
-    cgroup = (['--cgroupns', 'private', '-v', '/sys/fs/cgroup/unified:/sys/fs/cgroup:rw'] if cgroup_v2
-              else ['--cgroupns', 'host', '-v', '/sys/fs/cgroup:/sys/fs/cgroup:rw'])
-    run('docker', 'run', '-d', '--name', name, '--hostname', name, '--network', NET,
-        '--cap-add', 'SYS_ADMIN', '--cap-add', 'NET_ADMIN', '--cap-add', 'NET_RAW',
-        '--security-opt', 'seccomp=unconfined', '--security-opt', 'apparmor=unconfined', *cgroup,
-        '--tmpfs', '/run', '--tmpfs', '/run/lock', '--env', 'container=docker', '--pull', 'never',
-        image, '/lib/systemd/systemd')
-
-
-def wait_systemd(name):
-    for _attempt in range(60):
-        state = run('docker', 'exec', name, 'systemctl', 'is-system-running', check=False).stdout.strip()
-        if state in ('running', 'degraded'):
-            return
-        time.sleep(1)
-    raise RuntimeError('systemd in %s did not come up' % name)
-
-
-def address(name):
-    return run('docker', 'inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', name).stdout.strip()
-
-
-def ansible_env():
-    return dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, '.collections'),
-                ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0')
+    remove(*NODES, OLD_NODE, PROXY, networks=[NET])
 
 
 def inventory(tmp, node_ips, proxy_ip, gateway_ip, emu_port):
@@ -304,7 +272,7 @@ def inventory(tmp, node_ips, proxy_ip, gateway_ip, emu_port):
 def converge(tmp, inv):
     started = time.time()
     proc = run(os.path.join(ROOT, '.venv', 'bin', 'ansible-playbook'), os.path.join(ROOT, 'site.yml'), '-i', inv,
-               timeout=1500, check=False, env=ansible_env())
+               timeout=1500, check=False, env=ansible_env(json_output=False))
     with open(os.path.join(tmp, 'site.log'), 'w') as handle:
         handle.write(proc.stdout)
     if proc.returncode != 0:
@@ -317,7 +285,7 @@ def drain_playbook(tmp, inv, node, action):
     started = time.time()
     proc = run(os.path.join(ROOT, '.venv', 'bin', 'ansible-playbook'), os.path.join(ROOT, 'playbooks', 'sip_proxy_drain.yml'),
                '-i', inv, '-e', 'sip_proxy_drain_node=%s' % node, '-e', 'sip_proxy_drain_action=%s' % action,
-               timeout=300, check=False, env=ansible_env())
+               timeout=300, check=False, env=ansible_env(json_output=False))
     with open(os.path.join(tmp, 'drain-%s.log' % action), 'w') as handle:
         handle.write(proc.stdout)
     if proc.returncode != 0:
@@ -573,14 +541,10 @@ def main():
     try:
         cleanup()
         run('docker', 'network', 'create', NET)
-        emu = subprocess.Popen([sys.executable, os.path.join(ROOT, 'tests/vapi_emulator/server.py'), '--host',
-                                '127.0.0.1', '--port', str(args.emulator_port), '--api-key', KEY],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
-        if 'listening on' not in emu.stdout.readline():
-            raise RuntimeError('the Vapi emulator did not start')
+        emu = Emulator(KEY, port=args.emulator_port)
         for name in NODES:
-            start(name, 'localhost/byom-vps:debian-sid', True)
-        start(PROXY, 'localhost/byom-vps:debian12', False)
+            start_systemd(name, 'localhost/byom-vps:debian-sid', True, network=NET)
+        start_systemd(PROXY, 'localhost/byom-vps:debian12', False, network=NET)
         for name in NODES + (PROXY,):
             wait_systemd(name)
         node_ips = {name: address(name) for name in NODES}
@@ -645,8 +609,7 @@ def main():
         log('stopped: %s' % figures['error'])
     finally:
         if emu is not None:
-            emu.terminate()
-            emu.wait(timeout=10)
+            emu.stop()
         if not args.keep:
             cleanup()
             shutil.rmtree(work, ignore_errors=True)

@@ -26,6 +26,8 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+# shellcheck source=scripts/systemd-container.sh
+. "$root/scripts/systemd-container.sh"
 export PATH="$root/.venv/bin:$PATH"
 export ANSIBLE_COLLECTIONS_PATH="$root/.collections"
 export ANSIBLE_CONFIG="$root/ansible.cfg"
@@ -89,23 +91,11 @@ json.dump(data, open(path, "w"), indent=2)
 EOF
 }
 
-# Same flags as scripts/lab.sh (systemd as PID 1 without --privileged; sid needs cgroup v2).
 # /tmp is NOT a tmpfs here: `docker cp` cannot write into tmpfs mounts.
 container_fresh() {
   docker rm -f "$1" >/dev/null 2>&1 || true
-  docker run -d --name "$1" --hostname "$1" \
-    --cap-add SYS_ADMIN --cap-add NET_ADMIN --cap-add NET_RAW \
-    --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
-    --cgroupns private -v /sys/fs/cgroup/unified:/sys/fs/cgroup:rw \
-    --tmpfs /run --tmpfs /run/lock \
-    --env container=docker --pull never "$image" /lib/systemd/systemd >/dev/null
-  local s=""
-  for _ in $(seq 1 60); do
-    s=$(docker exec "$1" systemctl is-system-running 2>/dev/null || true)
-    case $s in running|degraded) return 0 ;; esac
-    sleep 1
-  done
-  die "systemd in $1 did not come up (state: ${s:-unknown})"
+  systemd_container_run "$1" "$image"
+  systemd_container_wait "$1" || die "systemd in $1 did not come up"
 }
 
 wait_quiet() {

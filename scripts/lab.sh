@@ -32,6 +32,8 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=scripts/systemd-container.sh
+. "$root/scripts/systemd-container.sh"
 cd "$root"
 export PATH="${BYOM_LAB_ANSIBLE_VENV:-$root/.venv}/bin:$PATH"
 export ANSIBLE_COLLECTIONS_PATH="${BYOM_LAB_COLLECTIONS_PATH:-$root/.collections}"
@@ -115,35 +117,16 @@ emulator_down() {
 
 # usage: container_up [NAME IMAGE]: the edge by default; the proxy tier's box with arguments.
 container_up() {
-  local name=${1:-$container} img=${2:-$image} state cgroup_args
-  # Same flags as molecule/shared/create.yml: systemd as PID 1 without --privileged;
-  # sid's systemd needs a private cgroup v2 namespace, Debian 11/12's the host's v1 hierarchy.
-  case $img in
-    *sid*) cgroup_args=(--cgroupns private -v /sys/fs/cgroup/unified:/sys/fs/cgroup:rw) ;;
-    *) cgroup_args=(--cgroupns host -v /sys/fs/cgroup:/sys/fs/cgroup:rw) ;;
-  esac
+  local name=${1:-$container} img=${2:-$image} state
   state=$(docker inspect -f '{{.State.Status}}' "$name" 2>/dev/null || true)
   case $state in
     running) log "container $name is running" ;;
     "")
       log "creating container $name from $img"
-      docker run -d --name "$name" --hostname "$name" \
-        --cap-add SYS_ADMIN --cap-add NET_ADMIN --cap-add NET_RAW \
-        --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
-        "${cgroup_args[@]}" \
-        --tmpfs /run --tmpfs /run/lock --tmpfs /tmp \
-        --env container=docker --pull never \
-        "$img" /lib/systemd/systemd >/dev/null ;;
+      systemd_container_run "$name" "$img" --tmpfs /tmp ;;
     *) log "starting container $name ($state)"; docker start "$name" >/dev/null ;;
   esac
-  local s=""
-  for _ in $(seq 1 60); do
-    s=$(docker exec "$name" systemctl is-system-running 2>/dev/null || true)
-    # "degraded" is expected on sid: journald cannot start in these containers.
-    case $s in running|degraded) return 0 ;; esac
-    sleep 1
-  done
-  die "systemd in $name did not come up (state: ${s:-unknown})"
+  systemd_container_wait "$name" || die "systemd in $name did not come up"
 }
 
 containers_up() {
@@ -214,82 +197,11 @@ lab_did() {
 # used up. The stand-in runs until the demo call is over (stopped there, at the latest by timeout).
 vapi_uas_options=(-rtp_echo -aa -nostdin -trace_err)
 
+# The loadtest role's AI-side stand-in: SIPp's built-in "uas" answers PCMU, this one PCMA (payload
+# 8), so the carrier leg (uac_pcap plays PCMA) and this leg share a codec and Asterisk bridges RTP
+# without transcoding. Run with -rtp_echo: media is sent back.
 vapi_uas_scenario() {
-  cat <<'XML'
-<?xml version="1.0" encoding="ISO-8859-1" ?>
-<!DOCTYPE scenario SYSTEM "sipp.dtd">
-<!-- Lab stand-in for Vapi's SIP side: SIPp's built-in "uas" answering with PCMA (payload 8)
-     instead of PCMU, so the carrier leg (uac_pcap plays PCMA) and this leg share a codec and
-     Asterisk bridges RTP without transcoding. Run with -rtp_echo: media is sent back. -->
-<scenario name="Vapi stand-in UAS (PCMA, rtp_echo)">
-  <recv request="INVITE" crlf="true">
-  </recv>
-
-  <send>
-    <![CDATA[
-
-      SIP/2.0 180 Ringing
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
-      Content-Length: 0
-
-    ]]>
-  </send>
-
-  <send retrans="500">
-    <![CDATA[
-
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
-      Content-Type: application/sdp
-      Content-Length: [len]
-
-      v=0
-      o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-      s=-
-      c=IN IP[media_ip_type] [media_ip]
-      t=0 0
-      m=audio [media_port] RTP/AVP 8 101
-      a=rtpmap:8 PCMA/8000
-      a=rtpmap:101 telephone-event/8000
-      a=fmtp:101 0-16
-
-    ]]>
-  </send>
-
-  <recv request="ACK" optional="true" rtd="true" crlf="true">
-  </recv>
-
-  <recv request="BYE">
-  </recv>
-
-  <send>
-    <![CDATA[
-
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
-      Content-Length: 0
-
-    ]]>
-  </send>
-
-  <timewait milliseconds="2000"/>
-</scenario>
-XML
+  cat "$root/roles/loadtest/files/uas_pcma_echo.xml"
 }
 
 # Carrier stand-in (127.0.0.3, uac_pcap: PCMA + RFC 2833) -> Asterisk :5060 -> Vapi stand-in

@@ -17,11 +17,8 @@ description:
   - Vapi has changed them before; the roles take C(telephony_vapi_sip_addresses) from the inventory
     first and use this filter only as the default.
   - Reads the same table as P(byom.telephony.vapi_sip_host#filter) and the Vapi modules' region URLs.
-options:
-  _input:
-    description: The Vapi region, C(us) or C(eu).
-    type: str
-    required: true
+extends_documentation_fragment:
+  - byom.telephony.vapi_region
 '''
 
 EXAMPLES = r'''

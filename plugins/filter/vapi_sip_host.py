@@ -17,11 +17,8 @@ description:
     C(sip:<credential id>.<host>).
   - Reads the same table as the Vapi modules' region URLs and P(byom.telephony.vapi_sip_cidrs#filter),
     so every role agrees.
-options:
-  _input:
-    description: The Vapi region, C(us) or C(eu).
-    type: str
-    required: true
+extends_documentation_fragment:
+  - byom.telephony.vapi_region
 '''
 
 EXAMPLES = r'''

@@ -5,6 +5,13 @@
 
 Importable from any test because tests/conftest.py puts tests/ on sys.path: test files import
 from here, never from each other.
+
+- emulator: the Vapi API emulator as a process (``with Emulator(key) as emu``) and its client;
+- playbooks: ansible-playbook runs (default or JSON callback) and reading their output (recap,
+  changed, changes);
+- lab: scripts/lab.sh driven by a test (its own container, emulator port and state directory);
+- containers: systemd containers, docker exec, addresses, clean-up (also used by bench/proxy.py);
+- grafana_standin: a Grafana HTTP API stand-in; seclib: the security and fault suites' helpers.
 """
 from __future__ import absolute_import, division, print_function
 

@@ -16,13 +16,13 @@ import subprocess
 import sys
 import time
 
-import requests
-
 from byom_testlib import ROOT
+from byom_testlib.containers import address as container_ip, remove, systemd_container  # noqa: F401 (the suites' names)
+from byom_testlib.emulator import Emulator  # noqa: F401
+from byom_testlib.playbooks import BIN, Run, ansible_env, playbook  # noqa: F401
 
 SEC_DIR = os.path.join(ROOT, 'tests', 'security')
 PLAYBOOKS = os.path.join(SEC_DIR, 'playbooks')
-BIN = os.path.dirname(os.path.abspath(sys.executable))
 
 
 def record(section, item, value, ok, detail=''):
@@ -33,120 +33,6 @@ def record(section, item, value, ok, detail=''):
     with open(path, 'a') as handle:
         handle.write(json.dumps({'section': section, 'item': item, 'value': '%s' % value,
                                  'ok': bool(ok), 'detail': detail}) + '\n')
-
-
-class Emulator(object):
-    """The local Vapi API emulator (tests/vapi_emulator/server.py) on a free loopback port."""
-
-    def __init__(self, key):
-        self.key = key
-        self.proc = subprocess.Popen([sys.executable, os.path.join(ROOT, 'tests', 'vapi_emulator', 'server.py'),
-                                      '--host', '127.0.0.1', '--port', '0', '--api-key', key],
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
-        line = self.proc.stdout.readline()
-        if 'listening on' not in line:
-            self.proc.kill()
-            raise RuntimeError('the Vapi emulator did not start: %r' % line)
-        self.url = line.strip().rsplit(' ', 1)[-1]
-
-    def admin(self, method, path, body=None):
-        resp = requests.request(method, self.url + '/_emulator/' + path, json=body, timeout=10)
-        resp.raise_for_status()
-        return resp.json()
-
-    def reset(self):
-        self.admin('POST', 'reset')
-
-    def faults(self, faults):
-        self.admin('POST', 'faults', faults)
-
-    def log(self):
-        return [(r['method'], r['path'], r['status']) for r in self.admin('GET', 'requests')]
-
-    def writes(self):
-        return [entry for entry in self.log() if entry[0] not in ('GET', 'HEAD')]
-
-    def clear_log(self):
-        self.admin('DELETE', 'requests')
-
-    def counts(self):
-        state = self.admin('GET', 'state')
-        return dict((kind, len(items)) for kind, items in state.items())
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-
-
-def ansible_env(json_output=True, **extra):
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'),
-               ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, '.collections'), ANSIBLE_NOCOLOR='1',
-               ANSIBLE_RETRY_FILES_ENABLED='0', PATH=BIN + os.pathsep + os.environ.get('PATH', ''))
-    if json_output:
-        env.update(ANSIBLE_STDOUT_CALLBACK='ansible.posix.json', ANSIBLE_LOAD_CALLBACK_PLUGINS='1')
-    for name in ('VAPI_API_KEY', 'VAPI_API_URL'):
-        env.pop(name, None)
-    env.update(extra)
-    return env
-
-
-class Run(object):
-    """The outcome of one ansible-playbook / ansible run."""
-
-    def __init__(self, proc, elapsed):
-        self.rc = proc.returncode
-        self.stdout = proc.stdout or ''
-        self.stderr = proc.stderr or ''
-        self.output = self.stdout + self.stderr
-        self.elapsed = elapsed
-        self.report = None
-        # Warnings may precede the JSON document on stdout.
-        start = self.stdout.find('{\n') if not self.stdout.startswith('{') else 0
-        if start >= 0:
-            try:
-                self.report = json.loads(self.stdout[start:])
-            except ValueError:
-                self.report = None
-
-    def results(self):
-        """(task name, host, result) of every task result in the JSON report."""
-        out = []
-        for play in (self.report or {}).get('plays', []):
-            for task in play.get('tasks', []):
-                for host, result in task.get('hosts', {}).items():
-                    out.append((task['task']['name'], host, result))
-        return out
-
-    def failures(self):
-        return [(name, result) for name, _host, result in self.results() if result.get('failed')]
-
-    def failure_text(self):
-        parts = []
-        for _name, result in self.failures():
-            parts.append('%s' % result.get('msg', ''))
-            for item in result.get('results', []) or []:
-                if item.get('failed'):
-                    parts.append('%s' % item.get('msg', ''))
-        return '\n'.join(parts) or self.output[-3000:]
-
-    def changed(self):
-        stats = (self.report or {}).get('stats', {})
-        return sum(host.get('changed', 0) for host in stats.values())
-
-
-def playbook(path, extra_vars=None, args=(), inventory='localhost,', timeout=900, json_output=True, env=None):
-    cmd = [os.path.join(BIN, 'ansible-playbook'), '-i', inventory, path]
-    if extra_vars:
-        cmd += ['-e', json.dumps(extra_vars)]
-    cmd += list(args)
-    started = time.time()
-    proc = subprocess.run(cmd, cwd=ROOT, env=env or ansible_env(json_output), stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, universal_newlines=True, timeout=timeout, check=False)
-    return Run(proc, time.time() - started)
 
 
 def adhoc(module, args, timeout=300):
@@ -242,11 +128,6 @@ def docker_ready(images=()):
     return None
 
 
-def docker_rm(name):
-    subprocess.run(['docker', 'rm', '-f', name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   timeout=120, check=False)
-
-
 def dexec(container, script, timeout=300, check=True, user_env=None):
     cmd = ['docker', 'exec']
     for key, value in (user_env or {}).items():
@@ -255,23 +136,5 @@ def dexec(container, script, timeout=300, check=True, user_env=None):
     return sh(cmd, timeout=timeout, check=check)
 
 
-SYSTEMD_FLAGS = ['--cap-add', 'SYS_ADMIN', '--cap-add', 'NET_ADMIN', '--cap-add', 'NET_RAW',
-                 '--security-opt', 'seccomp=unconfined', '--security-opt', 'apparmor=unconfined',
-                 '--tmpfs', '/run', '--tmpfs', '/run/lock', '--env', 'container=docker', '--pull', 'never']
-
-
-def systemd_container(name, image, cgroup_v2=True):
-    """A systemd container like scripts/lab.sh and molecule/shared/create.yml make."""
-    docker_rm(name)
-    cgroup = (['--cgroupns', 'private', '-v', '/sys/fs/cgroup/unified:/sys/fs/cgroup:rw'] if cgroup_v2
-              else ['--cgroupns', 'host', '-v', '/sys/fs/cgroup:/sys/fs/cgroup:rw'])
-    sh(['docker', 'run', '-d', '--name', name, '--hostname', name] + SYSTEMD_FLAGS + cgroup
-       + [image, '/lib/systemd/systemd'], timeout=120)
-    state = wait_for(lambda: dexec(name, 'systemctl is-system-running || true', check=False).stdout.strip()
-                     in ('running', 'degraded'), timeout=90, interval=1)
-    if not state:
-        raise RuntimeError('systemd in %s did not come up' % name)
-
-
-def container_ip(name):
-    return sh(['docker', 'inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', name]).stdout.strip()
+def docker_rm(name):
+    remove(name)

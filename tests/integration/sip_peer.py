@@ -12,6 +12,8 @@ options: one OPTIONS from SRC to DST:PORT (no user part, no credentials, like a 
 
 usage: python3 sip_peer.py uas BIND_IP PORT LOG [--lifetime S]
        python3 sip_peer.py options SRC_IP DST_IP PORT [--timeout S]
+
+sip_uac.py (copied next to it) builds its requests and reads replies with the helpers here.
 """
 import argparse
 import json
@@ -21,9 +23,31 @@ import socket
 import time
 
 
+def token():
+    """A random tag, branch or Call-ID part."""
+    return '%08x' % random.getrandbits(32)
+
+
 def header(data, name, compact=None):
     names = name if compact is None else '(?:%s|%s)' % (name, compact)
     return re.findall(r'^%s:\s*(.+?)\r?$' % names, data, re.M | re.I)
+
+
+def status(data):
+    """The status code of a reply, None for a request."""
+    match = re.match(r'SIP/2\.0 (\d{3})', data)
+    return int(match.group(1)) if match else None
+
+
+def request(method, ruri, via, from_hdr, to_hdr, call_id, cseq, extra=(), body=''):
+    """A SIP request (one Via: via is "host:port;branch=..."), bytes ready to send over UDP."""
+    lines = ['%s %s SIP/2.0' % (method, ruri), 'Via: SIP/2.0/UDP %s;rport' % via, 'Max-Forwards: 70',
+             'From: %s' % from_hdr, 'To: %s' % to_hdr, 'Call-ID: %s' % call_id, 'CSeq: %d %s' % (cseq, method)]
+    lines += list(extra)
+    if body:
+        lines.append('Content-Type: application/sdp')
+    lines.append('Content-Length: %d' % len(body))
+    return ('\r\n'.join(lines) + '\r\n\r\n' + body).encode()
 
 
 def reply(sock, addr, data, code, reason, to_tag, extra=()):
@@ -59,7 +83,7 @@ def uas(args):
                                   'vias': len(header(data, 'Via', 'v')),
                                   'record_route': header(data, 'Record-Route'), 'path': header(data, 'Path'),
                                   'contact': header(data, 'Contact', 'm')}) + '\n')
-        tag = '%08x' % random.getrandbits(32)
+        tag = token()
         if method == 'INVITE':
             reply(sock, addr, data, 100, 'Trying', None)
             reply(sock, addr, data, 486, 'Busy Here', tag)
@@ -76,14 +100,10 @@ def options(args):
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind((args.src, 0))
     lport = sock.getsockname()[1]
-    call_id = '%08x@%s' % (random.getrandbits(32), args.src)
     ruri = 'sip:%s:%d' % (args.dst, args.port)
-    lines = ['OPTIONS %s SIP/2.0' % ruri,
-             'Via: SIP/2.0/UDP %s:%d;branch=z9hG4bK%08x;rport' % (args.src, lport, random.getrandbits(32)),
-             'Max-Forwards: 70', 'From: <sip:ping@%s>;tag=%08x' % (args.src, random.getrandbits(32)),
-             'To: <%s>' % ruri, 'Call-ID: %s' % call_id, 'CSeq: 1 OPTIONS', 'User-Agent: byom-test-pinger',
-             'Content-Length: 0']
-    sock.sendto(('\r\n'.join(lines) + '\r\n\r\n').encode(), (args.dst, args.port))
+    sock.sendto(request('OPTIONS', ruri, '%s:%d;branch=z9hG4bK%s' % (args.src, lport, token()),
+                        '<sip:ping@%s>;tag=%s' % (args.src, token()), '<%s>' % ruri, '%s@%s' % (token(), args.src), 1,
+                        ['User-Agent: byom-test-pinger']), (args.dst, args.port))
     sock.settimeout(0.5)
     code = None
     deadline = time.time() + args.timeout
@@ -92,9 +112,8 @@ def options(args):
             data = sock.recv(65535).decode(errors='replace')
         except socket.timeout:
             continue
-        match = re.match(r'SIP/2\.0 (\d{3})', data)
-        if match and int(match.group(1)) >= 200:
-            code = int(match.group(1))
+        if (status(data) or 0) >= 200:
+            code = status(data)
             break
     print(json.dumps({'code': code}))
 

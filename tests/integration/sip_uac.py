@@ -11,14 +11,16 @@ usage: python3 sip_uac.py SRC_IP DST_IP DST_PORT NUMBER [--user U --password P]
 --ruri-host: the Request-URI's host (default DST_IP:DST_PORT), e.g. a registered Contact the
 INVITE reaches through a proxy.
 Standard library only (it runs on the bare container images); bounded: one call, --timeout.
+Needs sip_peer.py next to it (its request builder and reply parsing).
 """
 import argparse
 import hashlib
 import json
-import random
 import re
 import socket
 import time
+
+from sip_peer import header, request as sip_request, status, token
 
 
 def md5(text):
@@ -43,8 +45,8 @@ def main():
     sock.bind((args.src, 0))
     lport = sock.getsockname()[1]
     target = (args.dst, args.port)
-    call_id = '%08x@%s' % (random.getrandbits(32), args.src)
-    tag = '%08x' % random.getrandbits(32)
+    call_id = '%s@%s' % (token(), args.src)
+    tag = token()
     ruri = 'sip:%s@%s' % (args.number, args.ruri_host or '%s:%d' % (args.dst, args.port))
     state = {'cseq': 1, 'branch': '', 'auth': '', 'to': ''}
     sdp = ('v=0\r\no=uac 1 1 IN IP4 {0}\r\ns=-\r\nc=IN IP4 {0}\r\nt=0 0\r\n'
@@ -52,23 +54,13 @@ def main():
            'a=sendrecv\r\n').format(args.src)
 
     def request(method, cseq, branch, to_hdr, body='', extra=()):
-        lines = ['%s %s SIP/2.0' % (method, ruri),
-                 'Via: SIP/2.0/UDP %s:%d;branch=%s;rport' % (args.src, lport, branch),
-                 'Max-Forwards: 70',
-                 'From: <sip:+15550009999@%s>;tag=%s' % (args.src, tag),
-                 'To: %s' % to_hdr,
-                 'Call-ID: %s' % call_id,
-                 'CSeq: %d %s' % (cseq, method),
-                 'Contact: <sip:uac@%s:%d>' % (args.src, lport),
-                 'User-Agent: byom-test-uac']
-        lines += list(extra)
-        if body:
-            lines.append('Content-Type: application/sdp')
-        lines.append('Content-Length: %d' % len(body))
-        sock.sendto(('\r\n'.join(lines) + '\r\n\r\n' + body).encode(), target)
+        sock.sendto(sip_request(method, ruri, '%s:%d;branch=%s' % (args.src, lport, branch),
+                                '<sip:+15550009999@%s>;tag=%s' % (args.src, tag), to_hdr, call_id, cseq,
+                                ['Contact: <sip:uac@%s:%d>' % (args.src, lport), 'User-Agent: byom-test-uac'] + list(extra),
+                                body), target)
 
     def invite():
-        state['branch'] = 'z9hG4bK%08x' % random.getrandbits(32)
+        state['branch'] = 'z9hG4bK' + token()
         extra = list(args.header) + ([state['auth']] if state['auth'] else [])
         request('INVITE', state['cseq'], state['branch'], '<%s>' % ruri, sdp, extra)
 
@@ -86,17 +78,16 @@ def main():
             data = sock.recv(65535).decode(errors='replace')
         except socket.timeout:
             continue
-        match = re.match(r'SIP/2\.0 (\d{3})', data)
-        if not match:
+        code = status(data)
+        if code is None:
             continue
-        code = int(match.group(1))
         cseq_method = re.search(r'^CSeq:\s*\d+\s+(\w+)', data, re.M | re.I)
         if cseq_method and cseq_method.group(1).upper() != 'INVITE':
             continue
         codes.append(code)
         if code < 200:
             continue
-        to_hdr = re.search(r'^(?:To|t):\s*(.+?)\r?$', data, re.M | re.I).group(1)
+        to_hdr = header(data, 'To', 't')[0]
         if code >= 300:
             request('ACK', state['cseq'], state['branch'], to_hdr)
         if code in (401, 407) and not state['auth'] and args.user:
@@ -104,7 +95,7 @@ def main():
             params = dict(re.findall(r'(\w+)="?([^",]*)"?', chal))
             ha1 = md5('%s:%s:%s' % (args.user, params['realm'], args.password))
             ha2 = md5('INVITE:%s' % ruri)
-            cnonce, nc = '%08x' % random.getrandbits(32), '00000001'
+            cnonce, nc = token(), '00000001'
             if 'auth' in params.get('qop', '').split(','):
                 resp = md5('%s:%s:%s:%s:auth:%s' % (ha1, params['nonce'], nc, cnonce, ha2))
                 qop = ', qop=auth, nc=%s, cnonce="%s"' % (nc, cnonce)
@@ -120,9 +111,8 @@ def main():
             continue
         final = code
         if code < 300:
-            ack_branch = 'z9hG4bK%08x' % random.getrandbits(32)
-            request('ACK', state['cseq'], ack_branch, to_hdr)
-            request('BYE', state['cseq'] + 1, 'z9hG4bK%08x' % random.getrandbits(32), to_hdr)
+            request('ACK', state['cseq'], 'z9hG4bK' + token(), to_hdr)
+            request('BYE', state['cseq'] + 1, 'z9hG4bK' + token(), to_hdr)
         break
     print(json.dumps({'codes': codes, 'final': final}))
 

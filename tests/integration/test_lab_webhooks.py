@@ -18,67 +18,28 @@ Secrets never appear in any output.
 import json
 import os
 import re
-import shutil
-import subprocess
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from byom_testlib.lab import Lab, requires_docker
+from byom_testlib.playbooks import recap
+
 ROOT = Path(__file__).resolve().parents[2]
-CONTAINER = os.environ.get('BYOM_WEBHOOKS_LAB_CONTAINER', 'byom-webhooks-lab-vps')
-PORT = int(os.environ.get('BYOM_WEBHOOKS_LAB_EMULATOR_PORT', '8093'))
-EMULATOR = f'http://127.0.0.1:{PORT}'
-LAB_DIR = Path(os.environ.get('BYOM_WEBHOOKS_LAB_DIR', str(ROOT / '.lab' / 'webhooks-test')))
-API_KEY = 'byom-lab-key'                                   # inventories/lab/group_vars/all/main.yml
 SECRETS = ('lab-only-hmac-secret-not-secret', 'lab-only-redis-password-not-secret')  # inventories/lab-webhooks
 DOWNSTREAM_LOG = '/root/byom-downstream.jsonl'             # scripts/lab.sh
 
-ENV = dict(os.environ, BYOM_LAB_CONTAINER=CONTAINER, BYOM_LAB_EMULATOR_PORT=str(PORT), BYOM_LAB_DIR=str(LAB_DIR),
-           BYOM_LAB_WEBHOOKS='1', PY_COLORS='0', ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0')
-for _var in ('VAPI_API_KEY', 'VAPI_API_URL', 'BYOM_LAB_WEBHOOKS_URL'):
-    ENV.pop(_var, None)
+lab = Lab(os.environ.get('BYOM_WEBHOOKS_LAB_CONTAINER', 'byom-webhooks-lab-vps'),
+          int(os.environ.get('BYOM_WEBHOOKS_LAB_EMULATOR_PORT', '8093')),
+          os.environ.get('BYOM_WEBHOOKS_LAB_DIR', str(ROOT / '.lab' / 'webhooks-test')), BYOM_LAB_WEBHOOKS='1')
+emulator = lab.emulator
 
-OUTPUTS = []
-
-pytestmark = pytest.mark.skipif(shutil.which('docker') is None or os.geteuid() != 0,
-                                reason='needs root and docker (scripts/docker-engine.sh installs it)')
-
-
-def run(cmd, timeout=1500):
-    proc = subprocess.run(cmd, cwd=ROOT, env=ENV, timeout=timeout, check=False,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    OUTPUTS.append(proc.stdout)
-    return proc
-
-
-def lab(*args, timeout=1500):
-    return run([str(ROOT / 'scripts' / 'lab.sh'), *args], timeout=timeout)
-
-
-def recap(output):
-    hosts = {}
-    for m in re.finditer(r'^(\S+)\s+:\s+((?:\w+=\d+\s*)+)$', output, re.M):
-        hosts[m.group(1)] = {k: int(v) for k, v in re.findall(r'(\w+)=(\d+)', m.group(2))}
-    return hosts
-
-
-def emulator(method, path, body=None, auth=True, timeout=10):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(EMULATOR + path, data=data, method=method)
-    if data is not None:
-        req.add_header('Content-Type', 'application/json')
-    if auth:
-        req.add_header('Authorization', f'Bearer {API_KEY}')
-    with urllib.request.urlopen(req, timeout=timeout) as resp:
-        raw = resp.read()
-    return json.loads(raw) if raw else None
+pytestmark = requires_docker
 
 
 def deliveries():
-    out = subprocess.run(['docker', 'exec', CONTAINER, 'cat', DOWNSTREAM_LOG], stdout=subprocess.PIPE,
-                         stderr=subprocess.DEVNULL, text=True, timeout=30, check=False).stdout
+    out = lab.box('sh', '-c', 'cat %s 2>/dev/null' % DOWNSTREAM_LOG, timeout=30).stdout   # none before the first delivery
     return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
@@ -101,13 +62,11 @@ def assistant():
 @pytest.fixture(scope='module')
 def first_run():
     lab('down', timeout=120)
-    images = run([str(ROOT / 'scripts' / 'lab-images.sh'), 'debian-sid'], timeout=1800)
-    assert images.returncode == 0, images.stdout[-3000:]
+    lab.images('debian-sid')
     proc = lab('deploy')
     yield proc
     lab('down', timeout=120)
-    joined = '\n'.join(OUTPUTS)
-    assert not any(secret in joined for secret in SECRETS), 'a lab secret leaked into the output'
+    assert not lab.leaked(SECRETS), 'a lab secret leaked into the output'
 
 
 def test_first_run_converges_and_wires_vapi(first_run):

@@ -3,7 +3,7 @@
 the controller against a Grafana HTTP API stand-in (tests/byom_testlib/grafana_standin.py:
 Grafana cannot be installed here). What a user with a Grafana gets: the data source pointing at the configured Prometheus,
 the dashboard as shipped in the configured folder, a quiet second run, a check mode that writes
-nothing, a wrong key that stops with a clear error and writes nothing, and the key in no output.
+nothing and reports what the run would create or put back, a wrong key that stops with a clear error and writes nothing, and the key in no output.
 Not tested here: Grafana rendering the dashboard. A few seconds a run, no container."""
 import json
 import os
@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from byom_testlib.grafana_standin import GrafanaStandIn
+from byom_testlib.playbooks import changes
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -22,6 +23,9 @@ DASHBOARD = ROOT / 'roles' / 'monitoring' / 'files' / 'grafana' / 'dashboards' /
 KEY = 'glsa_k16StandInKey0123456789abcdef'
 PROMETHEUS = 'http://10.20.30.40:9090'
 FOLDER = 'byom-telephony'
+# The check-mode stand-ins of the API tasks the modules cannot run in check mode.
+CHECK_DATASOURCE = 'monitoring : Grafana | check mode, the data source would be created or updated'
+CHECK_FOLDER = 'monitoring : Grafana | check mode, the folder and its dashboard would be created'
 
 PLAY = """
 - hosts: localhost
@@ -99,10 +103,17 @@ def test_a_dashboard_edited_in_grafana_is_put_back(tmp_path, grafana):
     assert grafana.state.dashboards[uid]['dashboard']['panels'] == json.loads(DASHBOARD.read_text())['panels']
 
 
+def changed_tasks(out):
+    return sorted(name for kind, name, _host in changes(out) if kind == 'TASK')
+
+
 def test_check_mode_on_a_fresh_grafana_writes_nothing_and_reports_the_change(tmp_path, grafana):
-    # -vvv: the read-only folder probe of check mode sends the key in a header of its own.
+    # -vvv: the read-only probes of check mode send the key in a header of their own.
     changed, out = play(tmp_path, grafana, '--check', '-vvv')
-    assert changed >= 1, out[-3000:]
+    # What the run would do: create the data source, and the folder with the dashboard in it.
+    assert changed_tasks(out) == [CHECK_DATASOURCE, CHECK_FOLDER], out[-3000:]
+    assert changed == 2
+    assert 'Data source byom-prometheus is not in Grafana; the run creates it' in out
     assert grafana.state.writes() == []
     assert not grafana.state.datasources and not grafana.state.folders and not grafana.state.dashboards
     # Once converged, check mode has nothing to report.
@@ -111,6 +122,21 @@ def test_check_mode_on_a_fresh_grafana_writes_nothing_and_reports_the_change(tmp
     changed, out = play(tmp_path, grafana, '--check')
     assert changed == 0, out[-3000:]
     assert len(grafana.state.writes()) == writes
+
+
+def test_check_mode_reports_a_data_source_edited_in_grafana_and_the_run_puts_it_back(tmp_path, grafana):
+    play(tmp_path, grafana)
+    (ds,) = grafana.state.datasources.values()
+    ds['url'] = 'http://192.0.2.99:9090'   # pointed elsewhere in Grafana's UI
+    writes = len(grafana.state.writes())
+    changed, out = play(tmp_path, grafana, '--check')
+    assert changed_tasks(out) == [CHECK_DATASOURCE] and changed == 1, out[-3000:]
+    assert 'Data source byom-prometheus is different in Grafana; the run updates it' in out
+    assert len(grafana.state.writes()) == writes and ds['url'] == 'http://192.0.2.99:9090'
+    changed = play(tmp_path, grafana)[0]
+    assert changed == 1
+    assert grafana.state.datasource('byom-prometheus')['url'] == PROMETHEUS
+    assert play(tmp_path, grafana, '--check')[0] == 0
 
 
 def test_a_wrong_api_key_stops_with_a_clear_error_and_writes_nothing(tmp_path, grafana):

@@ -204,8 +204,9 @@ def pool(tmp_path_factory):
             run('docker', 'exec', PROXY, 'ip', 'addr', 'replace', '%s/%d' % (extra, subnet.prefixlen), 'dev', 'eth0')
         for helper in ('sip_uac.py', 'sip_peer.py'):
             run('docker', 'cp', str(ROOT / 'tests/integration' / helper), PROXY + ':/root/' + helper)
-        for name in EDGES:
-            run('docker', 'cp', str(ROOT / 'tests/integration/sip_uac.py'), name + ':/root/sip_uac.py')
+        for name in EDGES:  # sip_uac.py builds its requests with sip_peer.py's helpers
+            for helper in ('sip_uac.py', 'sip_peer.py'):
+                run('docker', 'cp', str(ROOT / 'tests/integration' / helper), name + ':/root/' + helper)
         # "Vapi's SIP host" for the nodes' calls to Vapi, recording where each request came from.
         box(PROXY, 'rm', '-f', VAPI_HOST_LOG)
         run('docker', 'exec', '-d', PROXY, 'python3', '/root/sip_peer.py', 'uas', vapi_ip, str(VAPI_HOST_PORT),

@@ -4,50 +4,22 @@ neither on the box nor at Vapi.
 
 Uses scripts/lab.sh with its own container and emulator port, so it can run next to a lab.
 """
-import json
 import os
 import re
-import shutil
-import subprocess
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from byom_testlib.lab import Lab, requires_docker
+from byom_testlib.playbooks import recap
+
 ROOT = Path(__file__).resolve().parents[2]
-CONTAINER = 'byom-check-fresh-vps'
-PORT = int(os.environ.get('BYOM_CHECK_FRESH_EMULATOR_PORT', '8096'))
-EMULATOR = f'http://127.0.0.1:{PORT}'
-ENV = dict(os.environ, BYOM_LAB_CONTAINER=CONTAINER, BYOM_LAB_EMULATOR_PORT=str(PORT),
-           BYOM_LAB_DIR=str(ROOT / '.lab' / 'check-fresh'), PY_COLORS='0', ANSIBLE_NOCOLOR='1',
-           ANSIBLE_FORCE_COLOR='0')
-for _var in ('VAPI_API_KEY', 'VAPI_API_URL'):
-    ENV.pop(_var, None)
+lab = Lab('byom-check-fresh-vps', int(os.environ.get('BYOM_CHECK_FRESH_EMULATOR_PORT', '8096')),
+          ROOT / '.lab' / 'check-fresh', timeout=900)
+box = lab.box
+api_requests = lab.api_requests
 
-pytestmark = pytest.mark.skipif(shutil.which('docker') is None or os.geteuid() != 0,
-                                reason='needs root and docker (scripts/docker-engine.sh installs it)')
-
-
-def lab(*args, timeout=900):
-    return subprocess.run([str(ROOT / 'scripts' / 'lab.sh'), *args], cwd=ROOT, env=ENV, timeout=timeout,
-                          check=False, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def box(*cmd, timeout=60):
-    return subprocess.run(['docker', 'exec', CONTAINER, *cmd], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, timeout=timeout, check=False)
-
-
-def recap(output):
-    hosts = {}
-    for m in re.finditer(r'^(\S+)\s+:\s+((?:\w+=\d+\s*)+)$', output, re.M):
-        hosts[m.group(1)] = {k: int(v) for k, v in re.findall(r'(\w+)=(\d+)', m.group(2))}
-    return hosts
-
-
-def api_requests():
-    with urllib.request.urlopen(EMULATOR + '/_emulator/requests', timeout=10) as resp:
-        return [r for r in json.loads(resp.read()) if not r['path'].startswith('/_emulator')]
+pytestmark = requires_docker
 
 
 def box_state():

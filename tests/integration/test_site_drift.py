@@ -18,19 +18,14 @@ import hashlib
 import json
 import os
 import re
-import shutil
-import subprocess
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from byom_testlib.lab import Lab, requires_docker
+from byom_testlib.playbooks import recap
+
 ROOT = Path(__file__).resolve().parents[2]
-CONTAINER = 'byom-mol-site-vps'
-PORT = int(os.environ.get('BYOM_SITE_TEST_EMULATOR_PORT', '8097'))
-EMULATOR = f'http://127.0.0.1:{PORT}'
-LAB_DIR = ROOT / '.lab' / 'site-test'
-API_KEY = 'byom-lab-key'                          # inventories/lab/group_vars/all/main.yml
 VAPI_PASSWORD = 'lab-only-password-not-secret'    # asterisk_vapi_inbound_password in the lab
 DID = '+15550100001'
 ASSISTANT = 'byom-lab-receptionist'
@@ -48,58 +43,16 @@ DRIFT_PACKAGE = 'unattended-upgrades'
 # (byom.telephony.config_files) and call a module only when they differ, so the read must see them.
 DRIFT_STATE_FILE = f'/var/lib/byom-telephony/vapi-{TRUNK}.json'   # the vapi role's edge state (0640)
 
-ENV = dict(os.environ, BYOM_LAB_CONTAINER=CONTAINER, BYOM_LAB_EMULATOR_PORT=str(PORT),
-           BYOM_LAB_DIR=str(LAB_DIR), PY_COLORS='0', ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0')
-# Never let a developer's real Vapi credentials turn this test into a real deployment.
-for _var in ('VAPI_API_KEY', 'VAPI_API_URL'):
-    ENV.pop(_var, None)
+lab = Lab('byom-mol-site-vps', int(os.environ.get('BYOM_SITE_TEST_EMULATOR_PORT', '8097')), ROOT / '.lab' / 'site-test')
+box, emulator, api_requests = lab.box, lab.emulator, lab.api_requests
 
-OUTPUTS = []
-
-pytestmark = pytest.mark.skipif(shutil.which('docker') is None or os.geteuid() != 0,
-                                reason='needs root and docker (scripts/docker-engine.sh installs it)')
-
-
-def lab(*args, timeout=1500):
-    proc = subprocess.run([str(ROOT / 'scripts' / 'lab.sh'), *args], cwd=ROOT, env=ENV, timeout=timeout, check=False,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    OUTPUTS.append(proc.stdout)
-    return proc
-
-
-def recap(output):
-    """{host: {ok, changed, failed, ...}} from the PLAY RECAP."""
-    hosts = {}
-    for m in re.finditer(r'^(\S+)\s+:\s+((?:\w+=\d+\s*)+)$', output, re.M):
-        hosts[m.group(1)] = {k: int(v) for k, v in re.findall(r'(\w+)=(\d+)', m.group(2))}
-    return hosts
-
-
-def emulator(method, path, body=None, auth=True):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(EMULATOR + path, data=data, method=method)
-    if data is not None:
-        req.add_header('Content-Type', 'application/json')
-    if auth:
-        req.add_header('Authorization', f'Bearer {API_KEY}')
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        raw = resp.read()
-    return json.loads(raw) if raw else None
-
-
-def box(*cmd):
-    return subprocess.run(['docker', 'exec', CONTAINER, *cmd], stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, timeout=60, check=False)
+pytestmark = requires_docker
 
 
 def box_file_sha(path):
     out = box('sha256sum', path)
     assert out.returncode == 0, out.stdout
     return out.stdout.split()[0]
-
-
-def api_requests():
-    return [r for r in emulator('GET', '/_emulator/requests', auth=False) if not r['path'].startswith('/_emulator')]
 
 
 @pytest.fixture(scope='module')
@@ -247,7 +200,7 @@ def test_check_diff_is_clean_after_repair(drifted):
 
 
 def test_no_secret_in_any_output(first_run):
-    assert OUTPUTS
-    for out in OUTPUTS:
+    assert lab.outputs
+    for out in lab.outputs:
         assert VAPI_PASSWORD not in out
         assert hashlib.sha256(VAPI_PASSWORD.encode()).hexdigest() not in out

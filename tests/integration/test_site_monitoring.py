@@ -18,13 +18,15 @@ Secrets never appear in any output.
 import json
 import os
 import re
-import shutil
-import subprocess
 import time
 import urllib.parse
 from pathlib import Path
 
 import pytest
+
+from byom_testlib.containers import box
+from byom_testlib.lab import Lab, requires_docker
+from byom_testlib.playbooks import changes, recap
 
 ROOT = Path(__file__).resolve().parents[2]
 EDGE, PROXY = 'byom-lab-vps', 'byom-lab-proxy'           # inventory names
@@ -36,11 +38,8 @@ LAB_DIR = Path(os.environ.get('BYOM_MONITORING_SITE_LAB_DIR', str(ROOT / '.lab' 
 SECRETS = ('lab-only-scrape-password', 'lab-only-asterisk-metrics-password', 'lab-only-hmac-secret-not-secret',
            'lab-only-redis-password-not-secret', 'lab-only-password-not-secret')
 
-ENV = dict(os.environ, BYOM_LAB_CONTAINER=EDGE_BOX, BYOM_LAB_PROXY_CONTAINER=PROXY_BOX, BYOM_LAB_EMULATOR_PORT=str(PORT),
-           BYOM_LAB_DIR=str(LAB_DIR), BYOM_LAB_MONITORING='1', BYOM_LAB_WEBHOOKS='1',
-           PY_COLORS='0', ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0')
-for _var in ('VAPI_API_KEY', 'VAPI_API_URL', 'BYOM_LAB_WEBHOOKS_URL'):
-    ENV.pop(_var, None)
+lab = Lab(EDGE_BOX, PORT, LAB_DIR, keep_logs=True, timeout=2400, BYOM_LAB_PROXY_CONTAINER=PROXY_BOX,
+          BYOM_LAB_MONITORING='1', BYOM_LAB_WEBHOOKS='1')
 
 # (box, file, the line appended by hand, the task that owns the file, its host)
 DRIFTS = [
@@ -61,48 +60,7 @@ DRIFTS = [
 DRIFT_HANDLERS = {'Monitoring | reload prometheus', 'Monitoring | restart prometheus', 'Edge metrics | restart the timer',
                   'Webhooks | reload nginx', 'Edge metrics | restart node-exporter', 'Sip_proxy | reload the dispatcher set'}
 
-OUTPUTS = []
-
-pytestmark = pytest.mark.skipif(shutil.which('docker') is None or os.geteuid() != 0,
-                                reason='needs root and docker (scripts/docker-engine.sh installs it)')
-
-
-def run(cmd, timeout=2400):
-    proc = subprocess.run(cmd, cwd=ROOT, env=ENV, timeout=timeout, check=False,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    OUTPUTS.append(proc.stdout)
-    # Kept for a failing run's post-mortem (lab.sh's site.log holds only the last run).
-    LAB_DIR.mkdir(parents=True, exist_ok=True)
-    (LAB_DIR / f'run-{len(OUTPUTS):02d}.log').write_text(proc.stdout)
-    return proc
-
-
-def lab(*args, timeout=2400):
-    return run([str(ROOT / 'scripts' / 'lab.sh'), *args], timeout=timeout)
-
-
-def box(name, *cmd, timeout=120):
-    return subprocess.run(['docker', 'exec', name, *cmd], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, timeout=timeout, check=False)
-
-
-def recap(output):
-    hosts = {}
-    for m in re.finditer(r'^(\S+)\s+:\s+((?:\w+=\d+\s*)+)$', output, re.M):
-        hosts[m.group(1)] = {k: int(v) for k, v in re.findall(r'(\w+)=(\d+)', m.group(2))}
-    return hosts
-
-
-def changes(output):
-    """{(kind, task name, host)} of every task and handler that reported `changed`."""
-    found = set()
-    for block in re.split(r'\n(?=(?:TASK|RUNNING HANDLER) \[)', output):
-        head = re.match(r'(TASK|RUNNING HANDLER) \[(.*?)\] \*', block)
-        if head:
-            name = head.group(2).replace('byom.telephony.', '', 1)
-            for host in re.findall(r'^changed: \[([^\]]+)\]', block, re.M):
-                found.add((head.group(1), name, host))
-    return found
+pytestmark = requires_docker
 
 
 def state(name):
@@ -132,9 +90,7 @@ def prometheus(expr):
 @pytest.fixture(scope='module')
 def fresh_check():
     lab('down', timeout=120)
-    for image in ('debian-sid', 'debian12'):
-        built = run([str(ROOT / 'scripts' / 'lab-images.sh'), image], timeout=1800)
-        assert built.returncode == 0, built.stdout[-3000:]
+    lab.images('debian-sid', 'debian12')
     # The first call creates both containers (and the emulator); it stops early for python3-apt.
     first = lab('deploy', '--check', '--diff')
     assert first.returncode != 0 and 'needs the python3-apt package' in first.stdout, first.stdout[-3000:]
@@ -146,8 +102,7 @@ def fresh_check():
     proc = lab('deploy', '--check', '--diff')
     yield proc, before
     lab('down', timeout=120)
-    joined = '\n'.join(OUTPUTS)
-    assert not [s for s in SECRETS if s in joined], 'a lab secret leaked into the output'
+    assert not lab.leaked(SECRETS), 'a lab secret leaked into the output'
 
 
 def test_check_on_fresh_boxes_reports_and_changes_nothing(fresh_check):

@@ -8,55 +8,29 @@ assistant, and rotate the trunk password in the inventory.
 Controller only (connection local); the emulator answers each key with its own organisation.
 """
 import json
-import os
-import re
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-import requests
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+from byom_testlib.emulator import Emulator
+from byom_testlib.playbooks import VAPI_ROLE_PLAY as PLAYBOOK, ansible_playbook, changed, write_yaml
+
 KEYS = {'a': 'multi-org-key-a-1111', 'b': 'multi-org-key-b-2222'}
 BIG = 1200  # assistants already in organisation a, none of them ours
-PLAYBOOK = """
-- name: Register the edges with Vapi
-  hosts: asterisk
-  gather_facts: false
-  roles:
-    - role: byom.telephony.vapi
-"""
 
 
 @pytest.fixture(scope='module')
 def emu():
-    proc = subprocess.Popen([sys.executable, str(ROOT / 'tests/vapi_emulator/server.py'), '--host', '127.0.0.1',
-                             '--port', '0', '--api-key', KEYS['a'], '--api-key', KEYS['b']],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
-    line = proc.stdout.readline()
-    if 'listening on' not in line:
-        proc.kill()
-        pytest.fail('the emulator did not start: %r' % line)
-    url = line.strip().rsplit(' ', 1)[-1]
-    admin(url, 'POST', 'seed', {'kind': 'assistant', 'org': 0, 'records': [
-        {'name': 'tenant-%04d' % i, 'createdAt': '2025-06-01T00:00:%02d.%03dZ' % (i // 1000, i % 1000)} for i in range(BIG)]})
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
+    with Emulator(KEYS['a'], KEYS['b']) as emulator:
+        emulator.admin('POST', 'seed', {'kind': 'assistant', 'org': 0, 'records': [
+            {'name': 'tenant-%04d' % i, 'createdAt': '2025-06-01T00:00:%02d.%03dZ' % (i // 1000, i % 1000)}
+            for i in range(BIG)]})
+        yield emulator
 
 
-def admin(url, method, path, body=None, **params):
-    resp = requests.request(method, url + '/_emulator/' + path, json=body, params=params, timeout=30)
-    resp.raise_for_status()
-    return resp.json()
-
-
-def call(url, org, method, path, body=None):
-    resp = requests.request(method, url + path, json=body, headers={'Authorization': 'Bearer ' + KEYS[org]}, timeout=30)
-    resp.raise_for_status()
-    return resp.json()
+def call(emu, org, method, path, body=None):
+    return emu.call(method, path, body, key=KEYS[org])
 
 
 def inventory(tmp_path, url, passwords=None):
@@ -83,40 +57,24 @@ def inventory(tmp_path, url, passwords=None):
             ],
         },
     }}}}
-    path = tmp_path / 'hosts.yml'
-    path.write_text(yaml.safe_dump(inv))
-    return path
+    return write_yaml(tmp_path / 'hosts.yml', inv)
 
 
 def play(tmp_path, inv, *args):
     (tmp_path / 'play.yml').write_text(PLAYBOOK)
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / 'ansible.cfg'), ANSIBLE_COLLECTIONS_PATH=str(ROOT / '.collections'),
-               ANSIBLE_NOCOLOR='1')
-    env.pop('VAPI_API_KEY', None)
-    env.pop('VAPI_API_URL', None)
-    proc = subprocess.run([str(Path(sys.executable).parent / 'ansible-playbook'), '-i', str(inv), str(tmp_path / 'play.yml')]
-                          + list(args), cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          timeout=900, check=False)
+    proc = ansible_playbook(tmp_path / 'play.yml', inv, *args)
     assert proc.returncode == 0, proc.stdout[-6000:]
     assert not any(k in proc.stdout for k in KEYS.values())
     return proc.stdout
 
 
-def changed(output):
-    return sum(int(n) for n in re.findall(r'changed=(\d+)', output))
-
-
-def api_log(url):
-    return [r for r in admin(url, 'GET', 'requests') if not r['path'].startswith('/_emulator')]
-
-
 @pytest.fixture(scope='module')
 def deployed(emu, tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp('multi-org')
-    admin(emu, 'DELETE', 'requests')
-    inv = inventory(tmp_path, emu)
+    emu.admin('DELETE', 'requests')
+    inv = inventory(tmp_path, emu.url)
     out = play(tmp_path, inv)
-    return tmp_path, inv, out, api_log(emu)
+    return tmp_path, inv, out, emu.api_log()
 
 
 def test_each_organisation_gets_its_own_assistant_trunks_and_numbers(emu, deployed):
@@ -138,9 +96,9 @@ def test_each_organisation_gets_its_own_assistant_trunks_and_numbers(emu, deploy
 
 def test_rerun_with_1200_foreign_assistants_changes_nothing_and_counts_requests(emu, deployed):
     tmp_path, inv, _out, _log = deployed
-    admin(emu, 'DELETE', 'requests')
+    emu.admin('DELETE', 'requests')
     out = play(tmp_path, inv)
-    log = api_log(emu)
+    log = emu.api_log()
     assert changed(out) == 0, out[-4000:]
     assert [r for r in log if r['method'] != 'GET'] == []
     per_org = dict((org, len([r for r in log if r['org'] == org])) for org in (0, 1))
@@ -159,9 +117,9 @@ def test_rename_in_the_dashboard_is_undone_not_duplicated(emu, deployed):
     assistant = [a for a in call(emu, 'b', 'GET', '/assistant') if a['name'] == 'front-desk'][0]
     call(emu, 'a', 'PATCH', '/credential/' + trunk['id'], {'name': 'renamed by Bob'})
     call(emu, 'b', 'PATCH', '/assistant/' + assistant['id'], {'name': 'Front desk (Bob)'})
-    admin(emu, 'DELETE', 'requests')
+    emu.admin('DELETE', 'requests')
     out = play(tmp_path, inv)
-    writes = [(r['org'], r['method'], r['path']) for r in api_log(emu) if r['method'] != 'GET']
+    writes = [(r['org'], r['method'], r['path']) for r in emu.api_log() if r['method'] != 'GET']
     assert sorted(writes) == sorted([(0, 'PATCH', '/credential/' + trunk['id']), (1, 'PATCH', '/assistant/' + assistant['id'])])
     assert 'renamed back' in out
     assert [t['name'] for t in call(emu, 'a', 'GET', '/credential') if t['id'] == trunk['id']] == ['byom-edge-a1']
@@ -169,41 +127,41 @@ def test_rename_in_the_dashboard_is_undone_not_duplicated(emu, deployed):
 
 def test_rotated_password_is_shown_in_check_diff_then_sent_once(emu, deployed):
     tmp_path, _inv, _out, _log = deployed
-    inv = inventory(tmp_path, emu, passwords={'edge-b1': 'pw-edge-b1-rotated-98765'})
-    admin(emu, 'DELETE', 'requests')
+    inv = inventory(tmp_path, emu.url, passwords={'edge-b1': 'pw-edge-b1-rotated-98765'})
+    emu.admin('DELETE', 'requests')
     check = play(tmp_path, inv, '--check', '--diff')
-    assert 'rotated' in check and api_log(emu) and all(r['method'] == 'GET' for r in api_log(emu))
+    assert 'rotated' in check and emu.api_log() and all(r['method'] == 'GET' for r in emu.api_log())
     assert 'pw-edge-b1-rotated-98765' not in check
     play(tmp_path, inv)
-    patches = [r for r in api_log(emu) if r['method'] == 'PATCH']
+    patches = [r for r in emu.api_log() if r['method'] == 'PATCH']
     assert [(r['org'], r['path'].split('/')[1]) for r in patches] == [(1, 'credential')]
-    state = admin(emu, 'GET', 'state', org=1)
+    state = emu.admin('GET', 'state', org=1)
     assert [c['outboundAuthenticationPlan']['authPassword'] for c in state['credential'].values()] == ['pw-edge-b1-rotated-98765']
     edge_state = json.loads((tmp_path / 'state-edge-b1' / 'vapi-byom-edge-b1.json').read_text())
     assert edge_state['password_fingerprint'].startswith('v1$') and 'rotated' not in json.dumps(edge_state)
     assert oct((tmp_path / 'state-edge-b1' / 'vapi-byom-edge-b1.json').stat().st_mode & 0o777) == '0o640'
-    admin(emu, 'DELETE', 'requests')
+    emu.admin('DELETE', 'requests')
     again = play(tmp_path, inv)
-    assert changed(again) == 0 and all(r['method'] == 'GET' for r in api_log(emu))
+    assert changed(again) == 0 and all(r['method'] == 'GET' for r in emu.api_log())
 
 
 def test_prune_reports_then_removes_only_when_asked(emu, deployed):
     tmp_path, _inv, _out, _log = deployed
-    inv = inventory(tmp_path, emu, passwords={'edge-b1': 'pw-edge-b1-rotated-98765'})  # as the rotation test left it
+    inv = inventory(tmp_path, emu.url, passwords={'edge-b1': 'pw-edge-b1-rotated-98765'})  # as the rotation test left it
     spec = yaml.safe_load(inv.read_text())
     org_a = spec['all']['children']['asterisk']['children']['org_a']
     org_a['vars']['vapi_assistants'] = []          # front-desk no longer declared in organisation a
     org_a['vars']['vapi_phone_numbers'] = []       # and the DIDs of a's hosts are gone
     inv.write_text(yaml.safe_dump(spec))
-    admin(emu, 'DELETE', 'requests')
+    emu.admin('DELETE', 'requests')
     out = play(tmp_path, inv)
     assert 'No longer in the inventory, still in Vapi (kept' in out and 'front-desk' in out and '+15550100101' in out
-    assert [r for r in api_log(emu) if r['method'] == 'DELETE'] == [], 'reported, nothing removed'
+    assert [r for r in emu.api_log() if r['method'] == 'DELETE'] == [], 'reported, nothing removed'
     org_a['vars']['vapi_prune'] = True
     inv.write_text(yaml.safe_dump(spec))
-    admin(emu, 'DELETE', 'requests')
+    emu.admin('DELETE', 'requests')
     play(tmp_path, inv)
-    deletes = sorted((r['org'], r['path'].split('/')[1]) for r in api_log(emu) if r['method'] == 'DELETE')
+    deletes = sorted((r['org'], r['path'].split('/')[1]) for r in emu.api_log() if r['method'] == 'DELETE')
     assert deletes == [(0, 'assistant'), (0, 'phone-number'), (0, 'phone-number')]
     assert [a for a in call(emu, 'a', 'GET', '/assistant?limit=1000') if a['name'] == 'front-desk'] == []
     assert len(call(emu, 'a', 'GET', '/assistant?limit=1000')) == 1000, 'the 1,200 foreign ones untouched'

@@ -7,17 +7,15 @@ inventory; nodes added and removed by one inventory line; bad pools refused befo
 
 Controller only (connection local, no containers).
 """
-import os
 import re
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-import requests
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+from byom_testlib.emulator import Emulator
+from byom_testlib.playbooks import ansible_playbook, changed, write_yaml
+
 KEYS = {'us': 'pool-key-us-1111', 'eu': 'pool-key-eu-2222'}
 ORG = {'us': 0, 'eu': 1}
 PLAYBOOK = """
@@ -39,28 +37,12 @@ EU_DIDS = ['+442071230001']
 
 @pytest.fixture(scope='module')
 def emu():
-    proc = subprocess.Popen([sys.executable, str(ROOT / 'tests/vapi_emulator/server.py'), '--host', '127.0.0.1',
-                             '--port', '0', '--api-key', KEYS['us'], '--api-key', KEYS['eu']],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
-    line = proc.stdout.readline()
-    if 'listening on' not in line:
-        proc.kill()
-        pytest.fail('the emulator did not start: %r' % line)
-    yield line.strip().rsplit(' ', 1)[-1]
-    proc.terminate()
-    proc.wait(timeout=10)
+    with Emulator(KEYS['us'], KEYS['eu']) as emulator:
+        yield emulator
 
 
-def admin(url, method, path, body=None):
-    resp = requests.request(method, url + '/_emulator/' + path, json=body, timeout=30)
-    resp.raise_for_status()
-    return resp.json()
-
-
-def call(url, region, method, path):
-    resp = requests.request(method, url + path, headers={'Authorization': 'Bearer ' + KEYS[region]}, timeout=30)
-    resp.raise_for_status()
-    return resp.json()
+def call(emu, region, method, path):
+    return emu.call(method, path, key=KEYS[region])
 
 
 def inventory(tmp_path, url, us_nodes=('us-1', 'us-2'), eu_nodes=('eu-1', 'eu-2'), eu_dids=None, eu_key=None):
@@ -82,40 +64,24 @@ def inventory(tmp_path, url, us_nodes=('us-1', 'us-2'), eu_nodes=('eu-1', 'eu-2'
                                  'model': {'provider': 'openai', 'model': 'gpt-4o-mini'}}],
         },
     }}}}
-    path = tmp_path / 'hosts.yml'
-    path.write_text(yaml.safe_dump(inv))
-    return path
+    return write_yaml(tmp_path / 'hosts.yml', inv)
 
 
 def play(tmp_path, inv, *args, ok=True):
     (tmp_path / 'play.yml').write_text(PLAYBOOK)
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / 'ansible.cfg'), ANSIBLE_COLLECTIONS_PATH=str(ROOT / '.collections'),
-               ANSIBLE_NOCOLOR='1')
-    env.pop('VAPI_API_KEY', None)
-    env.pop('VAPI_API_URL', None)
-    proc = subprocess.run([str(Path(sys.executable).parent / 'ansible-playbook'), '-i', str(inv), str(tmp_path / 'play.yml')]
-                          + list(args), cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          timeout=900, check=False)
+    proc = ansible_playbook(tmp_path / 'play.yml', inv, *args)
     assert (proc.returncode == 0) == ok, proc.stdout[-6000:]
     assert not any(k in proc.stdout for k in KEYS.values())
     assert 'pool-pw-' not in proc.stdout
     return proc.stdout
 
 
-def changed(output):
-    return sum(int(n) for n in re.findall(r'changed=(\d+)', output))
-
-
-def api_log(url):
-    return [r for r in admin(url, 'GET', 'requests') if not r['path'].startswith('/_emulator')]
-
-
 def contacts(output):
     return dict(re.findall(r'CONTACT (\S+) ([0-9a-f-]+|none)', output))
 
 
-def pool_credential(url, region):
-    creds = call(url, region, 'GET', '/credential')
+def pool_credential(emu, region):
+    creds = call(emu, region, 'GET', '/credential')
     assert len(creds) == 1, creds
     return creds[0]
 
@@ -123,14 +89,14 @@ def pool_credential(url, region):
 @pytest.fixture(scope='module')
 def deployed(emu, tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp('pools')
-    inv = inventory(tmp_path, emu)
-    admin(emu, 'DELETE', 'requests')
+    inv = inventory(tmp_path, emu.url)
+    emu.admin('DELETE', 'requests')
     check = play(tmp_path, inv, '--check', '--diff')
-    assert changed(check) > 0 and api_log(emu) and all(r['method'] == 'GET' for r in api_log(emu))
+    assert changed(check) > 0 and emu.api_log() and all(r['method'] == 'GET' for r in emu.api_log())
     assert '192.0.2.12' in check and '198.51.100.22' in check  # the diff names both nodes of each pool
-    admin(emu, 'DELETE', 'requests')
+    emu.admin('DELETE', 'requests')
     out = play(tmp_path, inv)
-    return tmp_path, out, api_log(emu)
+    return tmp_path, out, emu.api_log()
 
 
 def test_one_credential_per_pool_with_every_node_as_gateway(emu, deployed):
@@ -151,46 +117,46 @@ def test_one_credential_per_pool_with_every_node_as_gateway(emu, deployed):
         assert set(n['credentialId'] for n in numbers) == {cred['id']}
         # Every node's Asterisk gets the pool's credential (contact sip:<id>.sip.vapi.ai).
         assert [found[n] for n in nodes] == [cred['id']] * len(nodes)
-    assert 'pool-pw-' not in str(admin(emu, 'GET', 'requests'))
+    assert 'pool-pw-' not in str(emu.admin('GET', 'requests'))
 
 
 def test_rerun_changes_nothing(emu, deployed):
     tmp_path, _out, _log = deployed
-    admin(emu, 'DELETE', 'requests')
+    emu.admin('DELETE', 'requests')
     out = play(tmp_path, tmp_path / 'hosts.yml')
     assert changed(out) == 0, out[-4000:]
-    assert [r for r in api_log(emu) if r['method'] != 'GET'] == []
+    assert [r for r in emu.api_log() if r['method'] != 'GET'] == []
 
 
 def test_node_added_then_removed_is_one_patch_each(emu, deployed):
     tmp_path, _out, _log = deployed
     cred = pool_credential(emu, 'us')
-    inv = inventory(tmp_path, emu, us_nodes=('us-1', 'us-2', 'us-3'))
-    admin(emu, 'DELETE', 'requests')
+    inv = inventory(tmp_path, emu.url, us_nodes=('us-1', 'us-2', 'us-3'))
+    emu.admin('DELETE', 'requests')
     check = play(tmp_path, inv, '--check', '--diff')
-    assert all(r['method'] == 'GET' for r in api_log(emu)) and '192.0.2.13' in check
+    assert all(r['method'] == 'GET' for r in emu.api_log()) and '192.0.2.13' in check
     assert [g['ip'] for g in pool_credential(emu, 'us')['gateways']] == ['192.0.2.11', '192.0.2.12']
 
-    admin(emu, 'DELETE', 'requests')
+    emu.admin('DELETE', 'requests')
     out = play(tmp_path, inv)
-    writes = [r for r in api_log(emu) if r['method'] != 'GET']
+    writes = [r for r in emu.api_log() if r['method'] != 'GET']
     assert [(r['org'], r['method'], r['path']) for r in writes] == [(0, 'PATCH', '/credential/' + cred['id'])]
     assert sorted(g['ip'] for g in writes[0]['body']['gateways']) == ['192.0.2.11', '192.0.2.12', '192.0.2.13']
     assert list(writes[0]['body']) == ['gateways']
     assert contacts(out)['us-3'] == cred['id']
     assert sorted(g['ip'] for g in pool_credential(emu, 'us')['gateways']) == ['192.0.2.11', '192.0.2.12', '192.0.2.13']
 
-    admin(emu, 'DELETE', 'requests')
-    assert changed(play(tmp_path, inv)) == 0 and all(r['method'] == 'GET' for r in api_log(emu))
+    emu.admin('DELETE', 'requests')
+    assert changed(play(tmp_path, inv)) == 0 and all(r['method'] == 'GET' for r in emu.api_log())
 
-    inv = inventory(tmp_path, emu, us_nodes=('us-1', 'us-2'))
-    admin(emu, 'DELETE', 'requests')
+    inv = inventory(tmp_path, emu.url, us_nodes=('us-1', 'us-2'))
+    emu.admin('DELETE', 'requests')
     play(tmp_path, inv)
-    writes = [r for r in api_log(emu) if r['method'] != 'GET']
+    writes = [r for r in emu.api_log() if r['method'] != 'GET']
     assert [(r['org'], r['method'], r['path']) for r in writes] == [(0, 'PATCH', '/credential/' + cred['id'])]
     assert sorted(g['ip'] for g in pool_credential(emu, 'us')['gateways']) == ['192.0.2.11', '192.0.2.12']
-    admin(emu, 'DELETE', 'requests')
-    assert changed(play(tmp_path, inv)) == 0 and all(r['method'] == 'GET' for r in api_log(emu))
+    emu.admin('DELETE', 'requests')
+    assert changed(play(tmp_path, inv)) == 0 and all(r['method'] == 'GET' for r in emu.api_log())
 
 
 @pytest.mark.parametrize('case, expected', [
@@ -203,12 +169,12 @@ def test_bad_pools_fail_before_any_write(emu, deployed, case, expected):
     tmp_path, _out, _log = deployed
     args = []
     if case == 'did_in_two_pools':
-        inv = inventory(tmp_path, emu, eu_dids=[US_DIDS[0]])
+        inv = inventory(tmp_path, emu.url, eu_dids=[US_DIDS[0]])
     elif case == 'limit_to_one_node':
-        inv = inventory(tmp_path, emu)
+        inv = inventory(tmp_path, emu.url)
         args = ['--limit', 'us-1']
     else:
-        inv = inventory(tmp_path, emu)
+        inv = inventory(tmp_path, emu.url)
         spec = yaml.safe_load(inv.read_text())
         eu2 = spec['all']['children']['asterisk']['children']['pool_eu']['hosts']['eu-2']
         if case == 'node_in_other_org':
@@ -216,14 +182,14 @@ def test_bad_pools_fail_before_any_write(emu, deployed, case, expected):
         else:
             eu2['vapi_phone_numbers'] = [{'number': EU_DIDS[0], 'name': 'named only on eu-2'}]
         inv.write_text(yaml.safe_dump(spec))
-    admin(emu, 'DELETE', 'requests')
+    emu.admin('DELETE', 'requests')
     out = play(tmp_path, inv, *args, ok=False)
     assert expected in out, out[-4000:]
     if case == 'number_declared_differently':
         # Every node of the pool stops, not only its leader.
         assert re.search(r'eu-1 +: ok=\d+ +changed=0 +unreachable=0 +failed=1', out) and \
             re.search(r'eu-2 +: ok=\d+ +changed=0 +unreachable=0 +failed=1', out), out[-3000:]
-    assert [r for r in api_log(emu) if r['method'] != 'GET'] == []
+    assert [r for r in emu.api_log() if r['method'] != 'GET'] == []
 
 
 def test_leader_removed_the_next_node_takes_over(emu, deployed):
@@ -231,14 +197,14 @@ def test_leader_removed_the_next_node_takes_over(emu, deployed):
     no fingerprint of its own, sends the password once with the new gateway list; then changed=0."""
     tmp_path, _out, _log = deployed
     cred = pool_credential(emu, 'us')
-    inv = inventory(tmp_path, emu, us_nodes=('us-2',))
-    admin(emu, 'DELETE', 'requests')
+    inv = inventory(tmp_path, emu.url, us_nodes=('us-2',))
+    emu.admin('DELETE', 'requests')
     out = play(tmp_path, inv)
-    writes = [r for r in api_log(emu) if r['method'] != 'GET']
+    writes = [r for r in emu.api_log() if r['method'] != 'GET']
     assert [(r['org'], r['method'], r['path']) for r in writes] == [(0, 'PATCH', '/credential/' + cred['id'])]
     assert sorted(writes[0]['body']) == ['gateways', 'outboundAuthenticationPlan']
     assert [g['ip'] for g in writes[0]['body']['gateways']] == ['192.0.2.12']
     assert contacts(out) == {'us-2': cred['id'], 'eu-1': pool_credential(emu, 'eu')['id'],
                              'eu-2': pool_credential(emu, 'eu')['id']}
-    admin(emu, 'DELETE', 'requests')
-    assert changed(play(tmp_path, inv)) == 0 and all(r['method'] == 'GET' for r in api_log(emu))
+    emu.admin('DELETE', 'requests')
+    assert changed(play(tmp_path, inv)) == 0 and all(r['method'] == 'GET' for r in emu.api_log())

@@ -11,9 +11,8 @@ import time
 import uuid
 
 import yaml
-
-PEERS = "/opt/byom-sipp"
-RUN = "/tmp/byom-tls-run"
+# molecule/shared/tests (the verifier's PYTHONPATH): the SIPp peers every Asterisk scenario uses.
+from sipp_lab import RUN, SCEN as PEERS, Uas, cli, responses, uac as sipp_uac  # noqa: F401 (test_tls's names)
 CA = "/etc/byom-lab-tls/ca.crt"
 
 with open(os.path.join(os.path.dirname(__file__), "..", "vars", "lab.yml"), encoding="utf-8") as lab_file:
@@ -21,51 +20,14 @@ with open(os.path.join(os.path.dirname(__file__), "..", "vars", "lab.yml"), enco
 CARRIERS = {trunk["name"]: trunk for trunk in LAB["asterisk_carrier_trunks"]}
 
 
-def cli(host, command):
-    return host.check_output(f"asterisk -rx {shlex.quote(command)}")
-
-
-def responses(msg):
-    """Status codes in a SIPp message trace (received and, for a UAS, sent), in order."""
-    return [int(c) for c in re.findall(r"^SIP/2\.0 (\d{3})", msg, re.M)]
-
-
 def requests(msg, method):
     return len(re.findall(rf"^{method} sip:", msg, re.M))
 
 
-class Sipp:
-    """A background SIPp UAS; stop() returns its message trace."""
-
-    def __init__(self, host, scenario, ip, port, transport="u1", calls=1, extra="", timeout=40):
-        self.host = host
-        self.name = f"uas-{ip}-{port}-{uuid.uuid4().hex[:8]}"
-        cmd = (
-            f"mkdir -p {RUN} && cd {RUN} && setsid -f sh -c 'echo $$ > {self.name}.pid; "
-            f"exec timeout {timeout} sipp -sf {PEERS}/{scenario} -t {transport} -i {ip} -p {port} -mi {ip} "
-            f"-m {calls} {extra} -nostdin -trace_msg -message_file {self.name}.msg "
-            f"-trace_err -error_file {self.name}.err >/dev/null 2>&1'"
-        )
-        assert host.run(cmd).rc == 0
-        proto = "t" if transport.startswith("t") else "u"
-        for attempt in range(20):
-            if host.run(f"ss -Hl{proto}n 'sport = :{port}' | grep -q {ip}").rc == 0:
-                break
-            time.sleep(0.25)
-        else:
-            raise AssertionError(f"SIPp {scenario} on {ip}:{port} did not start ({attempt + 1} checks)")
-
-    def trace(self):
-        return self.host.run(f"cat {RUN}/{self.name}.msg 2>/dev/null").stdout
-
-    def stop(self, wait=0.0):
-        """Let SIPp finish by itself for up to `wait` seconds, then stop it; return its trace."""
-        for _attempt in range(int(wait * 4)):
-            if self.host.run(f"kill -0 $(cat {RUN}/{self.name}.pid) 2>/dev/null").rc != 0:
-                break
-            time.sleep(0.25)
-        self.host.run(f"kill $(cat {RUN}/{self.name}.pid) 2>/dev/null; sleep 0.2")
-        return self.host.run(f"cat {RUN}/{self.name}.msg 2>/dev/null").stdout
+def sipp_peer(host, scenario, ip, port, transport="u1", calls=1, extra="", timeout=40):
+    """A background SIPp peer on `transport` (a registrar, a carrier); stop() returns its message trace."""
+    return Uas(host, ip, port, calls=calls, echo=False, timeout=timeout, scenario=scenario, transport=transport,
+               extra=extra)
 
 
 def uac(host, args, password="", timeout=30):
@@ -103,13 +65,7 @@ class TlsUas:
 
 def uac_sipp(host, scenario, ip, port, target, service, transport="u1", extra="", timeout=30):
     """A SIPp UAC run to its end; returns (rc, message trace)."""
-    name = f"uac-{ip}-{port}-{uuid.uuid4().hex[:8]}"
-    result = host.run(
-        f"mkdir -p {RUN} && cd {RUN} && timeout {timeout} sipp -sf {PEERS}/{scenario} -t {transport} "
-        f"-i {ip} -p {port} -mi {ip} {target} -s {shlex.quote(service)} -m 1 {extra} -nostdin "
-        f"-trace_msg -message_file {name}.msg >/dev/null 2>&1"
-    )
-    return result.rc, host.run(f"cat {RUN}/{name}.msg 2>/dev/null").stdout
+    return sipp_uac(host, scenario, ip, port, service, extra=extra, timeout=timeout, target=target, transport=transport)
 
 
 def registration_status(host, trunk):

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from lab import (CA, CARRIERS, LAB, Sipp, TlsUas, cli, registration_status, requests, responses, uac, uac_sipp,
+from lab import (CA, CARRIERS, LAB, TlsUas, cli, registration_status, requests, responses, sipp_peer, uac, uac_sipp,
                  wait_registration)
 
 NATIONAL = "+12125550123"
@@ -83,8 +83,8 @@ def test_tls_1_3_matches_the_method(host):
 def test_registration_wrong_password_is_rejected(host):
     """The registrar expects another password: 403, and Asterisk reports the trunk as not registered."""
     ip, port = _host_port("carrier1")
-    registrar = Sipp(host, "uas_register.xml", ip, port, calls=5,
-                     extra=f"-key reguser {CARRIERS['carrier1']['username']} -key regpass not-the-configured-one")
+    registrar = sipp_peer(host, "uas_register.xml", ip, port, calls=5,
+                           extra=f"-key reguser {CARRIERS['carrier1']['username']} -key regpass not-the-configured-one")
     cli(host, "pjsip send register carrier1-reg")
     status = wait_registration(host, "carrier1", "Rejected", registrar, 403)
     msg = registrar.stop()
@@ -96,8 +96,8 @@ def test_registration_wrong_password_is_rejected(host):
 @pytest.mark.parametrize("trunk,transport", [("carrier1", "u1"), ("carrier2", "t1")])
 def test_registration_with_digest(host, trunk, transport):
     ip, port = _host_port(trunk)
-    registrar = Sipp(host, "uas_register.xml", ip, port, transport=transport, calls=5,
-                     extra=f"-key reguser {CARRIERS[trunk]['username']} -key regpass {CARRIERS[trunk]['password']}")
+    registrar = sipp_peer(host, "uas_register.xml", ip, port, transport=transport, calls=5,
+                           extra=f"-key reguser {CARRIERS[trunk]['username']} -key regpass {CARRIERS[trunk]['password']}")
     cli(host, f"pjsip send register {trunk}-reg")
     status = wait_registration(host, trunk, "Registered", registrar, 200)
     msg = registrar.stop()
@@ -143,7 +143,7 @@ def test_carrier_over_tcp_did_reaches_vapi_over_tls_with_srtp(host):
 def test_sdes_call_over_tls_reaches_the_carrier(host):
     assert registration_status(host, "carrier1") == "Registered", "registration tests must run first"
     ip, port = _host_port("carrier1")
-    carrier = Sipp(host, "uas_pcma_play.xml", ip, port, calls=1)
+    carrier = sipp_peer(host, "uas_pcma_play.xml", ip, port, calls=1)
     result = uac(host, f"--to {NATIONAL} --user {VAPI_USER} --srtp --hold 3", password=VAPI_PASS)
     carrier_msg = carrier.stop(wait=5)
     assert "error" not in result, result
@@ -166,7 +166,7 @@ def test_sdes_call_over_tls_reaches_the_carrier(host):
 ])
 def test_refused_over_tls_without_reaching_the_carrier(host, case, args, password, expected):
     ip, port = _host_port("carrier1")
-    carrier = Sipp(host, "uas_pcma_play.xml", ip, port, calls=1, timeout=30)
+    carrier = sipp_peer(host, "uas_pcma_play.xml", ip, port, calls=1, timeout=30)
     result = uac(host, args, password=password)
     carrier_msg = carrier.stop()
     assert "error" not in result, (case, result)

@@ -41,26 +41,34 @@ def invites_received(msg):
 
 
 class Uas:
-    """A background SIPp UAS answering PCMA; stop() returns its message trace."""
+    """A background SIPp UAS (by default answering PCMA); stop() returns its message trace.
 
-    def __init__(self, host, ip, port, calls=1, echo=True, timeout=60):
+    scenario, transport (SIPp's -t: u1, t1, ...) and extra options serve the scenarios that need
+    another peer (a registrar, a TCP carrier)."""
+
+    def __init__(self, host, ip, port, calls=1, echo=True, timeout=60, scenario="uas_pcma.xml", transport=None,
+                 extra=""):
         self.host = host
         self.name = _name(f"uas-{ip}-{port}")
-        echo_opt = "-rtp_echo" if echo else ""
+        opts = " ".join(o for o in ("-rtp_echo" if echo else "", f"-t {transport}" if transport else "", extra) if o)
         cmd = (
             f"mkdir -p {RUN} && cd {RUN} && setsid -f sh -c 'echo $$ > {self.name}.pid; "
-            f"exec timeout {timeout} sipp -sf {SCEN}/uas_pcma.xml {echo_opt} -i {ip} -p {port} -mi {ip} "
+            f"exec timeout {timeout} sipp -sf {SCEN}/{scenario} {opts} -i {ip} -p {port} -mi {ip} "
             f"-m {calls} -nostdin -trace_msg -message_file {self.name}.msg "
             f"-trace_err -error_file {self.name}.err >/dev/null 2>&1'"
         )
         assert host.run(cmd).rc == 0
         # Wait (bounded) until the UAS socket listens.
+        proto = "t" if (transport or "u").startswith("t") else "u"
         for _attempt in range(20):
-            if host.run(f"ss -Hlun 'sport = :{port}' | grep -q {ip}").rc == 0:
+            if host.run(f"ss -Hl{proto}n 'sport = :{port}' | grep -q {ip}").rc == 0:
                 break
             time.sleep(0.25)
         else:
-            raise AssertionError(f"SIPp UAS {ip}:{port} did not start")
+            raise AssertionError(f"SIPp {scenario} on {ip}:{port} did not start")
+
+    def trace(self):
+        return self.host.run(f"cat {RUN}/{self.name}.msg 2>/dev/null").stdout
 
     def stop(self, wait=0):
         for _attempt in range(int(wait * 4)):
@@ -70,14 +78,16 @@ class Uas:
         self.host.run(f"kill $(cat {RUN}/{self.name}.pid) 2>/dev/null")
         # SIPp flushes its message trace as it exits: read it once the process is gone (bounded).
         poll(lambda: self.host.run(f"kill -0 $(cat {RUN}/{self.name}.pid) 2>/dev/null").rc, lambda rc: rc != 0, limit=5)
-        return self.host.run(f"cat {RUN}/{self.name}.msg 2>/dev/null").stdout
+        return self.trace()
 
 
-def uac(host, scenario, ip, port, service, extra="", calls=1, timeout=40, background=False):
+def uac(host, scenario, ip, port, service, extra="", calls=1, timeout=40, background=False, target=ASTERISK,
+        transport=None):
     """Run a SIPp UAC; returns (rc, message trace) or, in background, the trace file name."""
     name = _name(f"uac-{ip}-{port}")
+    opts = f"-t {transport} " if transport else ""
     cmd = (
-        f"timeout {timeout} sipp -sf {SCEN}/{scenario} -i {ip} -p {port} -mi {ip} {ASTERISK} "
+        f"timeout {timeout} sipp -sf {SCEN}/{scenario} {opts}-i {ip} -p {port} -mi {ip} {target} "
         f"-s '{service}' -m {calls} {extra} -nostdin -trace_msg -message_file {name}.msg "
         f"-trace_err -error_file {name}.err"
     )

@@ -74,18 +74,7 @@ def percentile(values, pct):
 
 def parse_rtt_csv(text, rtd=1):
     """Response times in ms from SIPp's -trace_rtt file (``Date_ms;response_time_ms;rtd_no``)."""
-    out = []
-    for line in text.splitlines():
-        parts = line.strip().split(";")
-        if len(parts) < 3 or not parts[0] or parts[0].startswith("Date"):
-            continue
-        try:
-            if int(parts[2]) != rtd:
-                continue
-            out.append(float(parts[1]))
-        except ValueError:
-            continue
-    return out
+    return [ms for _date, ms in parse_rtt_times(text, rtd)]
 
 
 def parse_stat_csv(text):
@@ -419,40 +408,32 @@ def uac_scenario_text(loops, service_hint, media, recv_timeout_ms):
   <recv response="183" optional="true"/>
   <recv response="200" rtd="1" rrs="true" timeout="%(recv_timeout)d"/>
   <send>
-    <![CDATA[
-
-      ACK [next_url] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      [routes]
-      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag09[call_number]
-      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-      Call-ID: [call_id]
-      CSeq: 1 ACK
-      Contact: sip:sipp@[local_ip]:[local_port]
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
+%(ack)s  </send>
 %(media)s  <send retrans="500">
-    <![CDATA[
-
-      BYE [next_url] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      [routes]
-      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag09[call_number]
-      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-      Call-ID: [call_id]
-      CSeq: 2 BYE
-      Contact: sip:sipp@[local_ip]:[local_port]
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
+%(bye)s  </send>
   <recv response="200" timeout="%(recv_timeout)d"/>
 </scenario>
-""" % {"loops": loops, "name": service_hint, "media": media, "recv_timeout": recv_timeout_ms}
+""" % {"loops": loops, "name": service_hint, "media": media, "recv_timeout": recv_timeout_ms,
+       "ack": _in_dialog_request("ACK", 1), "bye": _in_dialog_request("BYE", 2)}
+
+
+def _in_dialog_request(method, cseq):
+    """The caller's ACK or BYE in the call's dialog (the To tag SIPp learnt from the 200 OK)."""
+    return """    <![CDATA[
+
+      %(method)s [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      [routes]
+      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag09[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: %(cseq)d %(method)s
+      Contact: sip:sipp@[local_ip]:[local_port]
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+""" % {"method": method, "cseq": cseq}
 
 
 def uas_scenario(uas_xml, play_pcap=None):
