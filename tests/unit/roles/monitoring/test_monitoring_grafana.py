@@ -48,7 +48,13 @@ def test_provisioned_and_api_data_source_are_the_same():
     assert sources["apiVersion"] == 1
     (ds,) = sources["datasources"]
     api = grafana_tasks()["Grafana | data source through the API"]["community.grafana.grafana_datasource"]
-    assert (ds["name"], ds["uid"], ds["type"]) == (api["name"], api["uid"], api["ds_type"]) == ("byom-prometheus", "byom-prometheus", "prometheus")
+    # The task takes its identity from one mapping in vars/main.yml, which check mode compares too.
+    declared = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())["__monitoring_grafana_datasource"]
+    sent = {arg: api[arg] for arg in ("name", "uid", "ds_type")}
+    assert sent == {"name": "{{ __monitoring_grafana_datasource.name }}", "uid": "{{ __monitoring_grafana_datasource.uid }}",
+                    "ds_type": "{{ __monitoring_grafana_datasource.type }}"}
+    assert (ds["name"], ds["uid"], ds["type"]) == (declared["name"], declared["uid"], declared["type"]) \
+        == ("byom-prometheus", "byom-prometheus", "prometheus")
     assert ds["url"] == "${BYOM_PROMETHEUS_URL}"
 
 
