@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-CONTAINER = 'byom-mol-site-vps'
+CONTAINER = os.environ.get('BYOM_SITE_TEST_CONTAINER', 'byom-mol-site-vps')  # a knob: two trees can run it side by side
 PORT = int(os.environ.get('BYOM_SITE_TEST_EMULATOR_PORT', '8097'))
 EMULATOR = f'http://127.0.0.1:{PORT}'
 LAB_DIR = ROOT / '.lab' / 'site-test'
