@@ -193,6 +193,12 @@ assistant:
       url: https://hooks.example.com/vapi
       headers:
         X-Vapi-Secret: "********"
+listing:
+  description:
+    - Every assistant of the organisation after this task's change (as predicted in check mode), secrets masked.
+  returned: when O(return_listing=true)
+  type: list
+  elements: dict
 '''
 
 from ansible.module_utils.basic import AnsibleModule
