@@ -7,24 +7,27 @@
 # new/old ratios. Each tree gets its own lab container and emulator (scripts/lab.sh knobs).
 #
 # usage: bench/rerun-compare.sh [OLD_COMMIT] [PAIRS]       (defaults: 8dc8e43, 5)
-# Knobs: RERUN_OLD_PORT / RERUN_NEW_PORT (8130 / 8131), RERUN_KEEP=1 keeps containers and worktree.
+# Knobs: RERUN_OLD_PORT / RERUN_NEW_PORT (8130 / 8131), RERUN_NAME (byom-rerun: containers
+# <name>-old and <name>-new, so that two people can compare at once), RERUN_KEEP=1 keeps containers
+# and worktree.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 old_rev=${1:-8dc8e43}
 pairs=${2:-5}
 work=$(mktemp -d /tmp/byom-rerun.XXXX)
 old_tree=$work/old
+name=${RERUN_NAME:-byom-rerun}
 declare -A ports=([old]=${RERUN_OLD_PORT:-8130} [new]=${RERUN_NEW_PORT:-8131}) trees=([old]=$old_tree [new]=$root)
 
 log() { printf '[rerun %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 lab() {  # tree-name, lab.sh arguments...
   local v=$1; shift
-  (cd "${trees[$v]}" && BYOM_LAB_CONTAINER="byom-rerun-$v" BYOM_LAB_EMULATOR_PORT="${ports[$v]}" \
+  (cd "${trees[$v]}" && BYOM_LAB_CONTAINER="$name-$v" BYOM_LAB_EMULATOR_PORT="${ports[$v]}" \
      BYOM_LAB_DIR="$work/lab-$v" scripts/lab.sh "$@")
 }
 cleanup() {
-  [ "${RERUN_KEEP:-0}" = 1 ] && { log "kept: containers byom-rerun-old/new, $work"; return; }
-  for v in old new; do lab "$v" down >/dev/null 2>&1 || true; docker rm -f "byom-rerun-$v" >/dev/null 2>&1 || true; done
+  [ "${RERUN_KEEP:-0}" = 1 ] && { log "kept: containers $name-old/new, $work"; return; }
+  for v in old new; do lab "$v" down >/dev/null 2>&1 || true; docker rm -f "$name-$v" >/dev/null 2>&1 || true; done
   git -C "$root" worktree remove --force "$old_tree" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
@@ -33,7 +36,7 @@ trap cleanup EXIT
 git -C "$root" worktree add --detach "$old_tree" "$old_rev" >/dev/null
 ln -sfn "$root/.venv" "$old_tree/.venv"
 for v in old new; do
-  log "$v: cold deploy (lab container byom-rerun-$v, emulator port ${ports[$v]})"
+  log "$v: cold deploy (lab container $name-$v, emulator port ${ports[$v]})"
   lab "$v" deploy -e @bench/lab-vars.yml >"$work/cold-$v.log" 2>&1 || { tail -n 30 "$work/cold-$v.log"; exit 1; }
 done
 
@@ -42,7 +45,7 @@ rerun() {  # tree-name -> "seconds changed"
   out=$work/rerun-$v.log
   t0=$(date +%s.%N)
   (cd "${trees[$v]}" && PATH="$root/.venv/bin:$PATH" ANSIBLE_COLLECTIONS_PATH="${trees[$v]}/.collections" \
-     ANSIBLE_CONFIG="${trees[$v]}/ansible.cfg" BYOM_LAB_CONTAINER="byom-rerun-$v" \
+     ANSIBLE_CONFIG="${trees[$v]}/ansible.cfg" BYOM_LAB_CONTAINER="$name-$v" \
      BYOM_LAB_EMULATOR_URL="http://127.0.0.1:${ports[$v]}" \
      ansible-playbook site.yml -i inventories/lab -e @bench/lab-vars.yml) >"$out" 2>&1
   t1=$(date +%s.%N)

@@ -23,7 +23,7 @@ KNOWN = ('path', 'src', 'content', 'state', 'owner', 'group', 'mode', 'notify', 
 class ActionModule(ActionBase):
 
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(('files', 'stat', 'services'))
+    _VALID_ARGS = frozenset(('files', 'stat', 'read', 'services'))
 
     def _render(self, src, dest, task_vars):
         source = self._find_needle('templates', src)
@@ -76,6 +76,7 @@ class ActionModule(ActionBase):
 
         module_result = self._execute_module(module_name='byom.telephony.config_files',
                                              module_args=dict(files=entries, stat=self._task.args.get('stat') or [],
+                                                              read=self._task.args.get('read') or [],
                                                               services=self._task.args.get('services') or []),
                                              task_vars=task_vars)
         result.update(module_result)

@@ -230,6 +230,8 @@ class VapiClient(object):
             'User-Agent': USER_AGENT,
         })
         self.calls = 0
+        # path -> the last complete list read: listing_after() hands it back to the caller.
+        self.listed = {}
 
     # ---- error text ----
     def scrub(self, text):
@@ -312,6 +314,7 @@ class VapiClient(object):
         """
         first = self._page(path, {})
         if len(first) < LIST_LIMIT:
+            self.listed[path] = first
             return first
         seen = dict((item.get('id'), item) for item in first)
         problem = None
@@ -337,6 +340,8 @@ class VapiClient(object):
             if problem:
                 break
         items = list(seen.values())
+        if not problem:
+            self.listed[path] = items
         if problem:
             text = 'GET %s: cannot list every item (%s); read %d' % (path, problem, len(items))
             if not partial_ok:
@@ -617,6 +622,24 @@ def remove(module, client, path, existing, view=None):
     if not module.check_mode:
         client.delete(path, existing['id'])
     return True, {'before': view(existing), 'after': {}}
+
+
+def listing_after(client, path, before, after):
+    """The whole collection at path as it stands after this module's change, secrets masked.
+
+    Reuses the list the lookup read (one request saved for a caller that would list the
+    collection again, such as the vapi role's prune report); lists only when none was read
+    (the resource was given by id). before: the resource found (None if none); after: what it
+    is now (None or {} after a delete; id None for a create predicted in check mode).
+    """
+    items = client.listed.get(path)
+    if items is None:
+        items = client.list(path)
+    gone = set(item.get('id') for item in (before, after) if item and item.get('id'))
+    out = [item for item in items if item.get('id') not in gone]
+    if after:
+        out.append(after)
+    return [mask_secrets(item) for item in out]
 
 
 def fail_api(module, err, **result):

@@ -94,6 +94,13 @@ options:
     type: list
     elements: path
     default: []
+  read:
+    description:
+      - Further files whose content the caller needs before it decides what to write (RV(read)), in
+        the same round trip and without changing them; for example a state file the next task compares.
+    type: list
+    elements: path
+    default: []
   services:
     description:
       - systemd units to report on in the same round trip (RV(services)), without changing them, so that
@@ -137,6 +144,13 @@ stat:
   returned: always
   type: dict
   sample: {/var/log/asterisk/messages: {exists: true, size: 5120}}
+read:
+  description:
+    - For each path of O(read), whether it is a regular file, its content (base64) and its owner, group
+      and mode (as O(files[].mode) is written); only V(exists=false) for a path that is missing or not a file.
+  returned: always
+  type: dict
+  sample: {/var/lib/byom-telephony/vapi-edge.json: {exists: true, content_b64: e30K, owner: root, group: root, mode: "0640"}}
 services:
   description:
     - For each unit of O(services), what C(systemctl is-active) and C(systemctl is-enabled) answer
@@ -307,6 +321,7 @@ def main():
                 create_only=dict(type='bool', default=False),
             )),
             stat=dict(type='list', elements='path', default=[]),
+            read=dict(type='list', elements='path', default=[]),
             services=dict(type='list', elements='str', default=[]),
         ),
         supports_check_mode=True,
@@ -338,6 +353,7 @@ def main():
     module.exit_json(changed=any(r['changed'] for r in reports), files=reports, notify=notify,
                      changed_files=[r['path'] for r in reports if r['changed']],
                      stat=dict((path, probe(path)) for path in module.params['stat']),
+                     read=dict((path, read_file(path)) for path in module.params['read']),
                      services=dict((name, unit_state(module, name)) for name in module.params['services']))
 
 
@@ -346,6 +362,18 @@ def probe(path):
         return {'exists': True, 'size': os.stat(path).st_size}
     except OSError:
         return {'exists': False, 'size': 0}
+
+
+def read_file(path):
+    kind, _data, owner, group, mode = read_current(path)
+    if kind != 'file':
+        return {'exists': False}
+    try:
+        data = file_content(path)
+    except (IOError, OSError):
+        return {'exists': False}
+    return {'exists': True, 'content_b64': to_text(base64.b64encode(data)), 'owner': owner, 'group': group,
+            'mode': '%04o' % mode}
 
 
 def unit_state(module, name):

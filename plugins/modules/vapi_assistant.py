@@ -117,6 +117,13 @@ options:
         the module finds it and renames it back (with a warning saying so).
       - The C(byom.telephony.vapi) role sets it to the assistant's name in the inventory.
     type: str
+  return_listing:
+    description:
+      - Also return RV(listing), the whole assistant collection after this task's change, from the list
+        the lookup read already (listed only when the lookup did not, for example with O(id)).
+      - Saves a separate M(byom.telephony.vapi_info) call, for example for a prune report.
+    type: bool
+    default: false
   settings:
     description:
       - Any other property of Vapi's C(CreateAssistantDTO), with Vapi's own camelCase keys, passed
@@ -186,12 +193,19 @@ assistant:
       url: https://hooks.example.com/vapi
       headers:
         X-Vapi-Secret: "********"
+listing:
+  description:
+    - Every assistant of the organisation after this task's change (as predicted in check mode), secrets masked.
+  returned: when O(return_listing=true)
+  type: list
+  elements: dict
 '''
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.byom.telephony.plugins.module_utils.vapi import (
     VapiClient, VapiError, check_name, check_range, check_server, check_uuid, ensure,
-    fail_api, find_unique, get_by_id, is_subset, mask_secrets, nested_patch, remove, server_argument_spec, server_body,
+    fail_api, find_unique, get_by_id, is_subset, listing_after, mask_secrets, nested_patch, remove, server_argument_spec,
+    server_body,
     vapi_argument_spec,
 )
 from ansible_collections.byom.telephony.plugins.module_utils.vapi_dto import errors as dto_errors
@@ -303,6 +317,7 @@ def main():
         metadata=dict(type='dict'),
         settings=dict(type='dict'),
         identity=dict(type='str'),
+        return_listing=dict(type='bool', default=False),
     )
     module = AnsibleModule(
         argument_spec=argument_spec,
@@ -324,6 +339,7 @@ def main():
                                      % (existing.get('name'), existing.get('id'), err.message), status=409, **result)
                 raise
             result.update(changed=changed)
+            after = None
         else:
             if existing is None and module.params['name'] is None:
                 module.fail_json(msg='name is required to create an assistant')
@@ -333,6 +349,9 @@ def main():
                 patch_body(module.params, existing) if existing is not None else None,
                 lambda: find_by_name(module, client))
             result.update(changed=changed, id=resource.get('id'), assistant=mask_secrets(resource))
+            after = resource
+        if module.params['return_listing']:
+            result['listing'] = listing_after(client, PATH, existing, after)
     except VapiError as err:
         fail_api(module, err, **result)
     if module._diff:

@@ -170,6 +170,13 @@ options:
         C(type=number) with C(number=+14155550199), or C(type=sip) with C(sipUri=sip:desk@pbx.example.com).
       - Replaced as a whole when it differs. Only Vapi's keys for the type are accepted.
     type: dict
+  return_listing:
+    description:
+      - Also return RV(listing), the whole phone number collection after this task's change, from the list
+        the lookup read already (listed only when the lookup did not, for example with O(id)).
+      - Saves a separate M(byom.telephony.vapi_info) call, for example for a prune report.
+    type: bool
+    default: false
 '''
 
 EXAMPLES = r'''
@@ -210,6 +217,12 @@ phone_number:
     credentialId: 3fa85f64-5717-4562-b3fc-2c963f66afa6
     assistantId: 1b4e28ba-2fa1-41d2-883f-0016d3cca427
     status: active
+listing:
+  description:
+    - Every phone number (of every provider) of the organisation after this task's change (as predicted in check mode), secrets masked.
+  returned: when O(return_listing=true)
+  type: list
+  elements: dict
 '''
 
 import re
@@ -217,7 +230,7 @@ import re
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.byom.telephony.plugins.module_utils.vapi import (
     VapiClient, VapiError, check_e164, check_name, check_server, check_uuid, deep_merge, ensure,
-    fail_api, find_unique, get_by_id, is_subset, mask_secrets, remove, server_argument_spec, server_body,
+    fail_api, find_unique, get_by_id, is_subset, listing_after, mask_secrets, remove, server_argument_spec, server_body,
     vapi_argument_spec,
 )
 from ansible_collections.byom.telephony.plugins.module_utils.vapi_dto import errors as dto_errors
@@ -401,6 +414,7 @@ def main():
         number_e164_check_enabled=dict(type='bool'),
         server=server_argument_spec(),
         fallback_destination=dict(type='dict'),
+        return_listing=dict(type='bool', default=False),
     )
     module = AnsibleModule(
         argument_spec=argument_spec,
@@ -417,6 +431,7 @@ def main():
         if module.params['state'] == 'absent':
             changed, diff = remove(module, client, PATH, existing)
             result.update(changed=changed)
+            after = None
         else:
             want = desired(module, client)
             create = dict(((k, v) for k, v in want.items() if v is not None), provider=module.params['provider']) \
@@ -426,6 +441,9 @@ def main():
                 patch_body(want, existing) if existing is not None else None,
                 lambda: find_by_number(module, client), public=public)
             result.update(changed=changed, id=resource.get('id'), phone_number=mask_secrets(resource))
+            after = resource
+        if module.params['return_listing']:
+            result['listing'] = listing_after(client, PATH, existing, after)
     except VapiError as err:
         fail_api(module, err, **result)
     if module._diff:

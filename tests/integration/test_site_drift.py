@@ -43,7 +43,9 @@ DRIFT_PACKAGE = 'unattended-upgrades'
 # (byom.telephony.config_files) and call a module only when they differ, so the read must see them.
 DRIFT_STATE_FILE = f'/var/lib/byom-telephony/vapi-{TRUNK}.json'   # the vapi role's edge state (0640)
 
-lab = Lab('byom-mol-site-vps', int(os.environ.get('BYOM_SITE_TEST_EMULATOR_PORT', '8097')), ROOT / '.lab' / 'site-test')
+# BYOM_SITE_TEST_CONTAINER: a knob, so two trees can run it side by side.
+lab = Lab(os.environ.get('BYOM_SITE_TEST_CONTAINER', 'byom-mol-site-vps'), int(os.environ.get('BYOM_SITE_TEST_EMULATOR_PORT', '8097')),
+          ROOT / '.lab' / 'site-test')
 box, emulator, api_requests = lab.box, lab.emulator, lab.api_requests
 
 pytestmark = requires_docker

@@ -167,3 +167,33 @@ def test_credential_name_has_one_prefix_and_the_doubled_one_is_renamed(emulator,
     again = play(tmp_path, single_edge_inventory(tmp_path, emulator.url))
     assert again.returncode == 0 and changed(again.stdout) == 0, again.stdout[-4000:]
     assert [c['name'] for c in emulator.call('GET', '/credential')] == ['byom-edge-c']
+
+
+def test_prune_report_reuses_the_lists_of_the_last_calls(emulator, tmp_path):
+    """What is no longer declared, found from the lists the assistant and phone-number calls read
+    already (return_listing): no list request of its own, and vapi_prune removes exactly that."""
+    emulator.reset()
+    declared = [{'name': 'front-desk', 'first_message': 'Hello'}, {'name': 'after-hours', 'first_message': 'We are closed'}]
+    spare = {'name': 'spare-line', 'first_message': 'Spare'}
+    proc = play(tmp_path, inventory(tmp_path, emulator.url, ['+15550100021', '+15550100022'], vapi_assistants=declared + [spare]))
+    assert proc.returncode == 0, proc.stdout[-4000:]
+
+    inv = inventory(tmp_path, emulator.url, ['+15550100021'], vapi_assistants=declared)  # spare-line and +15550100022 dropped
+    emulator.clear_log()
+    proc = play(tmp_path, inv)
+    assert proc.returncode == 0 and changed(proc.stdout) == 0, proc.stdout[-4000:]
+    report = [line for line in proc.stdout.splitlines() if 'No longer in the inventory, still in Vapi (kept' in line]
+    assert len(report) == 2, proc.stdout[-4000:]          # edge-a: the assistant, edge-b: its number
+    assert 'spare-line' in proc.stdout and '+15550100022' in proc.stdout
+    lists = [r['path'].split('?')[0] for r in emulator.api_log() if r['method'] == 'GET']
+    # One list per module call (2 assistants, 1 number on each edge), none for the report.
+    assert lists.count('/assistant') == 2 and lists.count('/phone-number') == 2, lists
+
+    prune = inventory(tmp_path, emulator.url, ['+15550100021'], vapi_assistants=declared, vapi_prune=True)
+    emulator.clear_log()
+    proc = play(tmp_path, prune)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    deletes = sorted(r['path'].split('/')[1] for r in emulator.api_log() if r['method'] == 'DELETE')
+    assert deletes == ['assistant', 'phone-number'], deletes
+    assert sorted(a['name'] for a in emulator.call('GET', '/assistant')) == ['after-hours', 'front-desk']
+    assert sorted(n['number'] for n in emulator.call('GET', '/phone-number')) == ['+15550100011', '+15550100021']

@@ -379,3 +379,11 @@ def test_stat_paths_are_answered_in_the_same_round_trip(run, host):
     assert len(done.calls) == 1 and not done.result['changed']
     assert done.result['stat'] == {str(host / 'messages'): {'exists': True, 'size': 5},
                                    str(host / 'stamp'): {'exists': False, 'size': 0}}
+
+
+def test_read_paths_are_answered_in_the_same_round_trip(run, host):
+    (host / 'state.json').write_text(u'{}\n')
+    done = run(None, args={'files': [], 'read': [str(host / 'state.json'), str(host / 'none.json')]})
+    assert len(done.calls) == 1 and done.calls[0]['read'] == [str(host / 'state.json'), str(host / 'none.json')]
+    assert done.result['read'][str(host / 'state.json')]['content_b64'] == 'e30K'
+    assert done.result['read'][str(host / 'none.json')] == {'exists': False}

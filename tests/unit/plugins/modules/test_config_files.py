@@ -192,3 +192,22 @@ def test_a_directory_is_created_with_its_missing_parents(run, tmp_path):
     assert run(entry, check=True)['changed'] and not (tmp_path / 'var').exists()
     assert run(entry)['changed'] and mode(state) == 0o750 and mode(state / 'vapi.json') == 0o640
     assert not run(entry)['changed']
+
+
+def test_read_returns_content_and_attributes_in_the_same_call_in_check_mode_too(module_main, tmp_path):
+    state = tmp_path / 'vapi.json'
+    state.write_bytes(b'{"credential_id": "x"}\n')
+    os.chmod(str(state), 0o640)
+    (tmp_path / 'a-dir').mkdir()
+    for check in (True, False):
+        result = module_main(config_files.main, dict(
+            files=[{'path': str(tmp_path / 'new-dir'), 'state': 'directory', 'owner': ME, 'group': MY_GROUP, 'mode': '0750'}],
+            read=[str(state), str(tmp_path / 'missing.json'), str(tmp_path / 'a-dir')]), check=check)
+        assert result['changed'] and (tmp_path / 'new-dir').exists() is not check
+        assert result['read'] == {
+            str(state): {'exists': True, 'content_b64': base64.b64encode(b'{"credential_id": "x"}\n').decode(),
+                         'owner': ME, 'group': MY_GROUP, 'mode': '0640'},
+            str(tmp_path / 'missing.json'): {'exists': False},
+            str(tmp_path / 'a-dir'): {'exists': False},
+        }
+    assert state.read_bytes() == b'{"credential_id": "x"}\n' and mode(state) == 0o640

@@ -286,3 +286,32 @@ def test_identity_is_tagged_on_an_assistant_found_by_name(api, run_module, sent)
     api.add(responses.PATCH, API + '/assistant/' + AID, json=EXISTING)
     run_module(vapi_assistant.main, dict(ARGS, identity='receptionist'))
     assert sent(api, 'PATCH')[0][2]['metadata']['byomIdentity'] == 'receptionist'
+
+
+# return_listing: the collection after the change, from the lookup's own list (no second GET).
+TAGGED = {'id': 'f00dbabe-0000-4000-8000-000000000002', 'name': 'old-one', 'metadata': {'byomIdentity': 'old-one'},
+          'server': {'url': 'https://h', 'headers': {'X-Vapi-Secret': SECRET}}}
+
+
+@pytest.mark.parametrize('mode', sorted(MODES))
+def test_return_listing(api, run_module, sent, mode):
+    listing(api, [EXISTING, TAGGED])
+    if not MODES[mode]['check']:
+        api.add(responses.PATCH, API + '/assistant/' + AID, json=dict(EXISTING, firstMessage='Hi'))
+    result = run_module(vapi_assistant.main, dict(ARGS, first_message='Hi', return_listing=True), **MODES[mode])
+    assert methods(sent, api) == (['GET'] if MODES[mode]['check'] else ['GET', 'PATCH'])
+    assert sorted((a['id'], a['firstMessage'] if a['id'] == AID else a['name']) for a in result['listing']) == \
+        sorted([(AID, 'Hi'), (TAGGED['id'], 'old-one')])
+    assert_no_secret(result)
+
+
+def test_return_listing_after_delete(api, run_module, sent):
+    listing(api, [EXISTING, TAGGED])
+    api.add(responses.DELETE, API + '/assistant/' + AID, json=EXISTING)
+    result = run_module(vapi_assistant.main, dict(name='receptionist', state='absent', return_listing=True))
+    assert [a['id'] for a in result['listing']] == [TAGGED['id']]
+
+
+def test_no_listing_unless_asked(api, run_module):
+    listing(api, [EXISTING])
+    assert 'listing' not in run_module(vapi_assistant.main, dict(name='receptionist', state='absent'), check=True)

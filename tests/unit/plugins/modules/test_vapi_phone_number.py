@@ -183,3 +183,52 @@ def test_info_only_what_is_asked(api, run_module):
     listing(api, [copy.deepcopy(EXISTING)])
     result = run_module(vapi_info.main, {'resources': ['phone_numbers']})
     assert set(result) >= {'phone_numbers'} and 'sip_trunks' not in result and 'assistants' not in result
+
+
+# return_listing: the collection after the change, from the lookup's own list (no second GET).
+OTHER = {'id': 'f00dbabe-0000-4000-8000-000000000001', 'provider': 'byo-phone-number', 'number': '+14155550111',
+         'credentialId': CID, 'server': {'url': 'https://h', 'secret': 'number-secret'}}
+
+
+@pytest.mark.parametrize('mode', sorted(MODES))
+def test_return_listing_after_update(api, run_module, sent, mode):
+    listing(api, [EXISTING, OTHER])
+    if not MODES[mode]['check']:
+        api.add(responses.PATCH, API + '/phone-number/' + NID, json=dict(EXISTING, name='sales'))
+    result = run_module(vapi_phone_number.main, dict(ARGS, name='sales', return_listing=True), **MODES[mode])
+    assert methods(sent, api) == (['GET'] if MODES[mode]['check'] else ['GET', 'PATCH'])
+    assert sorted((n['id'], n.get('name')) for n in result['listing']) == [(NID, 'sales'), (OTHER['id'], None)]
+    assert 'number-secret' not in json.dumps(result)
+
+
+@pytest.mark.parametrize('mode', sorted(MODES))
+def test_return_listing_after_create_and_delete(api, run_module, sent, mode):
+    listing(api, [OTHER])
+    if not MODES[mode]['check']:
+        api.add(responses.POST, API + '/phone-number', status=201, json=EXISTING)
+    result = run_module(vapi_phone_number.main, dict(ARGS, return_listing=True), **MODES[mode])
+    created_id = None if MODES[mode]['check'] else NID
+    assert sorted(n['number'] for n in result['listing']) == sorted([NUMBER, OTHER['number']])
+    assert [n['id'] for n in result['listing'] if n['number'] == NUMBER] == [created_id]
+
+
+def test_return_listing_after_delete(api, run_module, sent):
+    listing(api, [EXISTING, OTHER])
+    api.add(responses.DELETE, API + '/phone-number/' + NID, json=EXISTING)
+    result = run_module(vapi_phone_number.main, dict(number=NUMBER, state='absent', return_listing=True))
+    assert [n['id'] for n in result['listing']] == [OTHER['id']]
+    assert methods(sent, api) == ['GET', 'DELETE']
+
+
+def test_return_listing_lists_when_found_by_id(api, run_module, sent):
+    api.add(responses.GET, API + '/phone-number/' + NID, json=EXISTING)
+    listing(api, [EXISTING, OTHER])
+    result = run_module(vapi_phone_number.main, dict(id=NID, credential_id=CID, assistant_id=AID, return_listing=True))
+    assert result['changed'] is False
+    assert methods(sent, api) == ['GET', 'GET']
+    assert sorted(n['id'] for n in result['listing']) == sorted([NID, OTHER['id']])
+
+
+def test_no_listing_unless_asked(api, run_module):
+    listing(api, [EXISTING])
+    assert 'listing' not in run_module(vapi_phone_number.main, ARGS)
