@@ -159,6 +159,24 @@ if [ "${BENCH_SKIP_CONVERGE:-0}" != 1 ]; then
   emu_pid=""
 fi
 
+# ---------------------------------------------------------------- 1b. the re-run beside the old engine
+# Issue 14's measure: the same re-run for the tree before the engine moved into plugins
+# (BENCH_RERUN_OLD, 8dc8e43) and this one, alternating pair by pair so that load drift weighs on
+# both (bench/rerun-compare.sh: its own two lab containers and emulators). BENCH_SKIP_RERUN_COMPARE=1 skips.
+if [ "${BENCH_SKIP_RERUN_COMPARE:-0}" != 1 ]; then
+  log "re-run beside ${BENCH_RERUN_OLD:-8dc8e43}: ${BENCH_RERUN_PAIRS:-5} alternating pairs (log: $out/rerun-compare.log)"
+  if RERUN_NAME=byom-bench-rerun timeout "$(remaining)" bench/rerun-compare.sh "${BENCH_RERUN_OLD:-8dc8e43}" "${BENCH_RERUN_PAIRS:-5}" \
+       >"$out/rerun-compare.txt" 2>"$out/rerun-compare.log"; then
+    # "old  median 13.1 s (...)", "new  median 10.7 s (...)", "new/old paired ratio median 0.76 over 5 pairs; ..."
+    read -r old_med new_med ratio < <(awk '/^old  median/ {o=$3} /^new  median/ {n=$3} /paired ratio median/ {r=$5}
+                                          END {print o, n, r}' "$out/rerun-compare.txt")
+    phase_json "rerun_old_commit=\"${BENCH_RERUN_OLD:-8dc8e43}\"" "rerun_old_median_s=$old_med" \
+      "rerun_new_median_s=$new_med" "rerun_paired_ratio=$ratio"
+  else
+    log "rerun-compare failed: see $out/rerun-compare.log"
+  fi
+fi
+
 # ---------------------------------------------------------------- 2. stock Asterisk
 if [ "${BENCH_SKIP_STOCK:-0}" != 1 ]; then
   log "stock Asterisk container $stock (Debian package, package defaults)"

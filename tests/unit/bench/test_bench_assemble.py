@@ -152,3 +152,17 @@ def test_edge_step_falls_back_below_300_calls():
     steps[2]["edge"] = _edge(9.0, 9.0)
     assert ba.edge_step({"steps": steps})["target_calls"] == 200
     assert ba.edge_step({"steps": [_s(100, True)]}) is None
+
+
+def test_rerun_beside_the_old_engine_is_carried_with_its_goal():
+    ours = _result(300, [_s(100, True), _s(300, True)])
+    phases = {"rerun_old_commit": "8dc8e43", "rerun_old_median_s": 13.1, "rerun_new_median_s": 10.7,
+              "rerun_paired_ratio": 0.76}
+    res = ba.assemble(ours, _result(100, [_s(100, True)]), phases, None)
+    assert (res["rerun_old_commit"], res["rerun_old_median_s"], res["rerun_new_median_s"]) == ("8dc8e43", 13.1, 10.7)
+    assert res["goals"]["rerun_paired_ratio"]["met"] is True
+    slower = ba.assemble(ours, _result(100, [_s(100, True)]), dict(phases, rerun_paired_ratio=1.16), None)
+    assert slower["goals"]["rerun_paired_ratio"]["met"] is False
+    # Phase 1b skipped: no figure, the goal neither met nor failed.
+    skipped = ba.assemble(ours, _result(100, [_s(100, True)]), {}, None)
+    assert skipped["rerun_paired_ratio"] is None and skipped["goals"]["rerun_paired_ratio"]["met"] is None
