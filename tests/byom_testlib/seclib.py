@@ -17,9 +17,9 @@ import sys
 import time
 
 from byom_testlib import ROOT
-from byom_testlib.containers import address as container_ip, remove, systemd_container  # noqa: F401 (the suites' names)
-from byom_testlib.emulator import Emulator  # noqa: F401
-from byom_testlib.playbooks import BIN, Run, ansible_env, playbook  # noqa: F401
+from byom_testlib.containers import address as container_ip, remove, systemd_container  # noqa: F401 pylint: disable=unused-import
+from byom_testlib.emulator import Emulator  # noqa: F401 pylint: disable=unused-import
+from byom_testlib.playbooks import BIN, Run, ansible_env, playbook  # noqa: F401 pylint: disable=unused-import
 
 SEC_DIR = os.path.join(ROOT, 'tests', 'security')
 PLAYBOOKS = os.path.join(SEC_DIR, 'playbooks')

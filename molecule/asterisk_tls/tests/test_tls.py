@@ -84,7 +84,7 @@ def test_registration_wrong_password_is_rejected(host):
     """The registrar expects another password: 403, and Asterisk reports the trunk as not registered."""
     ip, port = _host_port("carrier1")
     registrar = sipp_peer(host, "uas_register.xml", ip, port, calls=5,
-                           extra=f"-key reguser {CARRIERS['carrier1']['username']} -key regpass not-the-configured-one")
+                          extra=f"-key reguser {CARRIERS['carrier1']['username']} -key regpass not-the-configured-one")
     cli(host, "pjsip send register carrier1-reg")
     status = wait_registration(host, "carrier1", "Rejected", registrar, 403)
     msg = registrar.stop()
@@ -97,7 +97,7 @@ def test_registration_wrong_password_is_rejected(host):
 def test_registration_with_digest(host, trunk, transport):
     ip, port = _host_port(trunk)
     registrar = sipp_peer(host, "uas_register.xml", ip, port, transport=transport, calls=5,
-                           extra=f"-key reguser {CARRIERS[trunk]['username']} -key regpass {CARRIERS[trunk]['password']}")
+                          extra=f"-key reguser {CARRIERS[trunk]['username']} -key regpass {CARRIERS[trunk]['password']}")
     cli(host, f"pjsip send register {trunk}-reg")
     status = wait_registration(host, trunk, "Registered", registrar, 200)
     msg = registrar.stop()

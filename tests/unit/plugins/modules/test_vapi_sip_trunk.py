@@ -358,4 +358,3 @@ def test_known_id_that_was_deleted_falls_back_to_the_name(api, run_module, sent)
     api.add(responses.POST, API + '/credential', status=201, json=EXISTING)
     result = run_module(vapi_sip_trunk.main, dict(ARGS, known_id=TRUNK_ID))
     assert result['changed'] is True and [c[0] for c in sent(api)] == ['GET', 'GET', 'POST']
-
