@@ -47,8 +47,13 @@ def test_provisioned_and_api_data_source_are_the_same():
     sources = yaml.safe_load((PROVISIONING / "datasource.yml").read_text())
     assert sources["apiVersion"] == 1
     (ds,) = sources["datasources"]
+    # The API task and check mode's comparison both read the one declaration in vars/main.yml.
+    declared = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())["__monitoring_grafana_datasource"]
     api = grafana_tasks()["Grafana | data source through the API"]["community.grafana.grafana_datasource"]
-    assert (ds["name"], ds["uid"], ds["type"]) == (api["name"], api["uid"], api["ds_type"]) == ("byom-prometheus", "byom-prometheus", "prometheus")
+    for option, field in (("name", "name"), ("uid", "uid"), ("ds_type", "type"), ("ds_url", "url"), ("access", "access")):
+        assert api[option] == "{{ __monitoring_grafana_datasource.%s }}" % field, option
+    assert (ds["name"], ds["uid"], ds["type"]) == (declared["name"], declared["uid"], declared["type"]) == \
+        ("byom-prometheus", "byom-prometheus", "prometheus")
     assert ds["url"] == "${BYOM_PROMETHEUS_URL}"
 
 
