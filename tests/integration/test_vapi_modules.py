@@ -95,7 +95,7 @@ def test_a_change_is_one_patch(emulator):
 def test_rate_limit_with_retry_after_is_survived(emulator):
     emulator.admin('DELETE', 'requests')
     emulator.admin('POST', 'faults', [{'method': 'GET', 'path_regex': '^/credential$', 'status': 429,
-                                       'retry_after': 1, 'times': 2}])
+                                      'retry_after': 1, 'times': 2}])
     stats, _tasks = playbook(emulator, it_first_message='Good afternoon')
     assert stats['changed'] == 0
     log = emulator.log()

@@ -12,7 +12,7 @@ import uuid
 
 import yaml
 # molecule/shared/tests (the verifier's PYTHONPATH): the SIPp peers every Asterisk scenario uses.
-from sipp_lab import RUN, SCEN as PEERS, Uas, cli, responses, uac as sipp_uac  # noqa: F401 (test_tls's names)
+from sipp_lab import RUN, SCEN as PEERS, Uas, cli, responses, uac as sipp_uac
 CA = "/etc/byom-lab-tls/ca.crt"
 
 with open(os.path.join(os.path.dirname(__file__), "..", "vars", "lab.yml"), encoding="utf-8") as lab_file:

@@ -47,14 +47,13 @@ def test_provisioned_and_api_data_source_are_the_same():
     sources = yaml.safe_load((PROVISIONING / "datasource.yml").read_text())
     assert sources["apiVersion"] == 1
     (ds,) = sources["datasources"]
-    api = grafana_tasks()["Grafana | data source through the API"]["community.grafana.grafana_datasource"]
-    # The task takes its identity from one mapping in vars/main.yml, which check mode compares too.
+    # The API task and check mode's comparison both read the one declaration in vars/main.yml.
     declared = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())["__monitoring_grafana_datasource"]
-    sent = {arg: api[arg] for arg in ("name", "uid", "ds_type")}
-    assert sent == {"name": "{{ __monitoring_grafana_datasource.name }}", "uid": "{{ __monitoring_grafana_datasource.uid }}",
-                    "ds_type": "{{ __monitoring_grafana_datasource.type }}"}
-    assert (ds["name"], ds["uid"], ds["type"]) == (declared["name"], declared["uid"], declared["type"]) \
-        == ("byom-prometheus", "byom-prometheus", "prometheus")
+    api = grafana_tasks()["Grafana | data source through the API"]["community.grafana.grafana_datasource"]
+    for option, field in (("name", "name"), ("uid", "uid"), ("ds_type", "type"), ("ds_url", "url"), ("access", "access")):
+        assert api[option] == "{{ __monitoring_grafana_datasource.%s }}" % field, option
+    assert (ds["name"], ds["uid"], ds["type"]) == (declared["name"], declared["uid"], declared["type"]) == \
+        ("byom-prometheus", "byom-prometheus", "prometheus")
     assert ds["url"] == "${BYOM_PROMETHEUS_URL}"
 
 
