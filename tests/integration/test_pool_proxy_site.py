@@ -38,6 +38,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from byom_testlib.containers import address, remove, start_systemd
+from byom_testlib.playbooks import recap
+
 ROOT = Path(__file__).resolve().parents[2]
 NET = 'byom-pool-net'
 EDGES = ('byom-pool-edge1', 'byom-pool-edge2')
@@ -72,32 +75,12 @@ def box(name, *cmd, timeout=60):
     return run('docker', 'exec', name, *cmd, timeout=timeout, check=False)
 
 
-def recap(output):
-    hosts = {}
-    for m in re.finditer(r'^(\S+)\s+:\s+((?:\w+=\d+\s*)+)$', output, re.M):
-        hosts[m.group(1)] = {k: int(v) for k, v in re.findall(r'(\w+)=(\d+)', m.group(2))}
-    return hosts
-
-
 def cleanup():
-    for name in EDGES + (PROXY,):
-        run('docker', 'rm', '-f', '-v', name, check=False)
-    run('docker', 'network', 'rm', NET, check=False)
+    remove(*EDGES, PROXY, networks=[NET])
 
 
 def start(name, image, cgroup_v2):
-    cgroup = (['--cgroupns', 'private', '-v', '/sys/fs/cgroup/unified:/sys/fs/cgroup:rw'] if cgroup_v2
-              else ['--cgroupns', 'host', '-v', '/sys/fs/cgroup:/sys/fs/cgroup:rw'])
-    # Same flags as molecule/shared/create.yml: systemd as PID 1 without --privileged.
-    run('docker', 'run', '-d', '--name', name, '--hostname', name, '--network', NET,
-        '--cap-add', 'SYS_ADMIN', '--cap-add', 'NET_ADMIN', '--cap-add', 'NET_RAW',
-        '--security-opt', 'seccomp=unconfined', '--security-opt', 'apparmor=unconfined', *cgroup,
-        '--tmpfs', '/run', '--tmpfs', '/run/lock', '--tmpfs', '/tmp', '--env', 'container=docker',
-        '--pull', 'never', image, '/lib/systemd/systemd')
-
-
-def address(name):
-    return run('docker', 'inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', name).stdout.strip()
+    start_systemd(name, image, cgroup_v2, network=NET, extra=['--tmpfs', '/tmp'])
 
 
 def inventory(path, ips, vapi_ip, carrier_ip, carrier2_ip, proxy_public_ip, reg_ip):

@@ -22,12 +22,14 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 import yaml
+
+from byom_testlib.containers import address, box, remove, run, start_systemd, wait_systemd
+from byom_testlib.playbooks import recap
 
 ROOT = Path(__file__).resolve().parents[2]
 NET = 'm15a-net'
@@ -45,25 +47,6 @@ pytestmark = pytest.mark.skipif(shutil.which('docker') is None or os.geteuid() !
                                 reason='needs root and docker (scripts/docker-engine.sh installs it)')
 
 
-def run(*cmd, timeout=120, check=True):
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
-                          timeout=timeout, check=False, env=ENV)
-    if check:
-        assert proc.returncode == 0, '%s: %s' % (' '.join(cmd), proc.stdout[-3000:])
-    return proc
-
-
-def box(name, *cmd, timeout=60):
-    return run('docker', 'exec', name, *cmd, timeout=timeout, check=False)
-
-
-def recap(output):
-    hosts = {}
-    for m in re.finditer(r'^(\S+)\s+:\s+((?:\w+=\d+\s*)+)$', output, re.M):
-        hosts[m.group(1)] = {k: int(v) for k, v in re.findall(r'(\w+)=(\d+)', m.group(2))}
-    return hosts
-
-
 def failures(output):
     """The task blocks that failed or changed, for the assertion message."""
     blocks = output.split('\nTASK [')
@@ -71,23 +54,12 @@ def failures(output):
 
 
 def cleanup():
-    for name in PROXIES + (NODE,):
-        run('docker', 'rm', '-f', '-v', name, check=False)
-    run('docker', 'network', 'rm', NET, check=False)
+    remove(*PROXIES, NODE, networks=[NET])
 
 
 def start_proxy(name):
-    # As molecule/shared/create.yml: systemd as PID 1 without --privileged.
-    run('docker', 'run', '-d', '--name', name, '--hostname', name, '--network', NET,
-        '--cap-add', 'SYS_ADMIN', '--cap-add', 'NET_ADMIN', '--cap-add', 'NET_RAW',
-        '--security-opt', 'seccomp=unconfined', '--security-opt', 'apparmor=unconfined',
-        '--cgroupns', 'host', '-v', '/sys/fs/cgroup:/sys/fs/cgroup:rw',
-        '--tmpfs', '/run', '--tmpfs', '/run/lock', '--tmpfs', '/tmp', '--env', 'container=docker',
-        '--pull', 'never', 'localhost/byom-vps:debian12', '/lib/systemd/systemd')
-
-
-def address(name):
-    return run('docker', 'inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', name).stdout.strip()
+    # cgroup v1 flags (Debian 12's systemd), /tmp a tmpfs too.
+    start_systemd(name, 'localhost/byom-vps:debian12', cgroup_v2=False, network=NET, extra=['--tmpfs', '/tmp'])
 
 
 def holders(vip, among=PROXIES):
@@ -133,7 +105,7 @@ def node_requests():
 def site(inv, *args):
     started = time.time()
     proc = run(str(ROOT / '.venv' / 'bin' / 'ansible-playbook'), str(ROOT / 'site.yml'), '-i', str(inv), '-f', '3',
-               *args, timeout=900, check=False)
+               *args, timeout=900, check=False, env=ENV)
     return proc, time.time() - started
 
 
@@ -148,10 +120,7 @@ def pair(tmp_path_factory):
         run('docker', 'run', '-d', '--name', NODE, '--hostname', NODE, '--network', NET, '--cap-add', 'NET_ADMIN',
             '--pull', 'never', 'localhost/byom-vps:debian12', 'sleep', '1800')
         for name in PROXIES:
-            for _attempt in range(60):
-                if box(name, 'systemctl', 'is-system-running').stdout.strip() in ('running', 'degraded'):
-                    break
-                time.sleep(1)
+            wait_systemd(name)
         ips = {name: address(name) for name in PROXIES + (NODE,)}
         subnet = ipaddress.ip_network(run('docker', 'network', 'inspect', NET, '-f',
                                           '{{range .IPAM.Config}}{{.Subnet}}{{end}}').stdout.strip())

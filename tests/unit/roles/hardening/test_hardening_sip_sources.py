@@ -8,14 +8,12 @@ RTP stays open to any. Without a proxy: Vapi and the carriers, as before. Direct
 explicit hardening_sip_peer_addresses."""
 from __future__ import absolute_import, division, print_function
 
-import json
 import os
-import subprocess
 
 import pytest
 import yaml
 
-from byom_testlib import ROOT
+from byom_testlib.playbooks import playbook
 
 PLAYBOOK = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'hardening_sources.yml')
 VAPI, CARRIER, PROXY = ['198.51.100.16/28'], ['192.0.2.50/32'], ['10.20.0.5/32']
@@ -26,14 +24,9 @@ BASE = {'telephony_vapi_sip_addresses': VAPI, 'telephony_carrier_sip_addresses':
 def derive(tmp_path, **case):
     extra = tmp_path / 'case.yml'
     extra.write_text(yaml.safe_dump(dict(BASE, **case)))
-    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK='json', ANSIBLE_LOAD_CALLBACK_PLUGINS='1',
-               ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, '.collections'), ANSIBLE_LOCALHOST_WARNING='0',
-               ANSIBLE_INVENTORY_UNPARSED_WARNING='0')
-    proc = subprocess.run(['ansible-playbook', '-i', 'localhost,', '-c', 'local', PLAYBOOK, '-e', 'byom_case_vars=%s' % extra],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, env=env, timeout=120,
-                          check=False)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return json.loads(proc.stdout)['plays'][0]['tasks'][0]['hosts']['localhost']['msg']
+    proc = playbook(PLAYBOOK, args=['-c', 'local', '-e', 'byom_case_vars=%s' % extra], timeout=120)
+    assert proc.rc == 0, proc.output[-6000:]
+    return proc.report['plays'][0]['tasks'][0]['hosts']['localhost']['msg']
 
 
 def sip_sources(rules):

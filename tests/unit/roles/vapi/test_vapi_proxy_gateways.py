@@ -9,12 +9,11 @@ from __future__ import absolute_import, division, print_function
 
 import json
 import os
-import subprocess
 
 import pytest
 import yaml
 
-from byom_testlib import ROOT
+from byom_testlib.playbooks import playbook
 
 PLAYBOOK = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'vapi_gateways.yml')
 BASE = {'vapi_api_key': 'unit-key', 'vapi_api_url': 'http://127.0.0.1:9', 'vapi_gateway_ip': '198.51.100.11',
@@ -25,17 +24,11 @@ BASE = {'vapi_api_key': 'unit-key', 'vapi_api_url': 'http://127.0.0.1:9', 'vapi_
 def derive(tmp_path, **case):
     extra = tmp_path / 'case.yml'
     extra.write_text(yaml.safe_dump(dict(BASE, **case)))
-    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK='json', ANSIBLE_LOAD_CALLBACK_PLUGINS='1',
-               ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, '.collections'), ANSIBLE_LOCALHOST_WARNING='0',
-               ANSIBLE_INVENTORY_UNPARSED_WARNING='0')
-    proc = subprocess.run(['ansible-playbook', '-i', 'localhost,', '-c', 'local', PLAYBOOK, '-e', 'byom_case_vars=%s' % extra],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, env=env, timeout=120,
-                          check=False)
-    result = json.loads(proc.stdout)
-    tasks = result['plays'][0]['tasks']
+    proc = playbook(PLAYBOOK, args=['-c', 'local', '-e', 'byom_case_vars=%s' % extra], timeout=120)
+    tasks = proc.report['plays'][0]['tasks']
     derived = tasks[0]['hosts']['localhost']['msg']
     failed = [t['hosts']['localhost'].get('msg', '') for t in tasks if t['hosts']['localhost'].get('failed')]
-    return derived, failed, proc.returncode
+    return derived, failed, proc.rc
 
 
 def test_without_a_proxy_the_node_is_its_own_gateway(tmp_path):
